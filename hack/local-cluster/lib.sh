@@ -1,0 +1,123 @@
+# shellcheck shell=bash
+# Shared helpers for cluster.sh and docker.sh: paths, logging, locking and
+# daemons tracked by pidfiles. Processes are only ever stopped by the PID we
+# recorded when we started them, after checking that the PID still runs the
+# binary we started (so a reused PID is never signalled).
+
+LC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$LC_DIR/../.." && pwd)
+STATE_DIR=${CLUSTER_STATE_DIR:-$REPO_ROOT/.local/cluster}
+LOG_DIR=$STATE_DIR/logs
+PID_DIR=$STATE_DIR/pids
+REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
+
+log() { printf '[%s %s] %s\n' "${LOG_TAG:-cluster}" "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+ensure_state_dirs() {
+  mkdir -p "$STATE_DIR" "$LOG_DIR" "$PID_DIR"
+  chmod 0700 "$STATE_DIR"
+}
+
+# take_lock NAME: hold an exclusive flock on $STATE_DIR/NAME.lock for the rest
+# of this shell. CLUSTER_LOCK_WAIT = seconds to wait (default 3600).
+take_lock() {
+  local name=$1 wait=${CLUSTER_LOCK_WAIT:-3600} fd
+  ensure_state_dirs
+  exec {fd}>"$STATE_DIR/$name.lock"
+  if ! flock -n "$fd"; then
+    log "waiting up to ${wait}s for $name.lock (another run holds it)"
+    flock -w "$wait" "$fd" || die "timed out after ${wait}s waiting for $STATE_DIR/$name.lock"
+  fi
+}
+
+# pid_of NAME: print the recorded PID if that process is alive and still runs
+# the recorded executable; return 1 otherwise.
+pid_of() {
+  local name=$1 pid exe want
+  [[ -f $PID_DIR/$name.pid ]] || return 1
+  read -r pid <"$PID_DIR/$name.pid" || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -f $PID_DIR/$name.exe ]]; then
+    read -r want <"$PID_DIR/$name.exe"
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    exe=${exe% (deleted)}
+    [[ $exe == "$want" ]] || return 1
+  fi
+  # A zombie is not running.
+  [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 1
+  echo "$pid"
+}
+
+is_running() { pid_of "$1" >/dev/null; }
+
+# start_daemon NAME BINARY ARGS...: start BINARY detached (own session), log to
+# $LOG_DIR/NAME.log, record its PID and resolved executable.
+start_daemon() {
+  local name=$1 bin=$2
+  shift 2
+  local path
+  path=$(readlink -f "$(command -v "$bin")") || die "$bin not found"
+  ensure_state_dirs
+  {
+    echo "=== $(date -u +%FT%TZ) starting $name: $path $*"
+  } >>"$LOG_DIR/$name.log"
+  setsid "$path" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$PID_DIR/$name.pid"
+  echo "$path" >"$PID_DIR/$name.exe"
+  log "started $name (pid $pid)"
+}
+
+# stop_daemon NAME [TIMEOUT]: SIGTERM the recorded PID, SIGKILL after TIMEOUT s.
+stop_daemon() {
+  local name=$1 timeout=${2:-20} pid i
+  if pid=$(pid_of "$name"); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name (pid $pid) did not stop in ${timeout}s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$PID_DIR/$name.pid" "$PID_DIR/$name.exe"
+}
+
+# wait_for DESCRIPTION TIMEOUT COMMAND...: poll COMMAND every 0.5 s.
+wait_for() {
+  local what=$1 timeout=$2 start
+  shift 2
+  start=$(date +%s)
+  until "$@" >/dev/null 2>&1; do
+    if (($(date +%s) - start >= timeout)); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# wait_for_daemon NAME DESCRIPTION TIMEOUT COMMAND...: like wait_for but fails
+# fast (showing the log tail) if the daemon exits.
+wait_for_daemon() {
+  local name=$1 what=$2 timeout=$3 start
+  shift 3
+  start=$(date +%s)
+  until "$@" >/dev/null 2>&1; do
+    if ! is_running "$name"; then
+      tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+      die "$name exited while waiting for $what (log: $LOG_DIR/$name.log)"
+    fi
+    if (($(date +%s) - start >= timeout)); then
+      tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+      die "timed out after ${timeout}s waiting for $what (log: $LOG_DIR/$name.log)"
+    fi
+    sleep 0.5
+  done
+}
