@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the roles need. Thin wrappers over plugins/module_utils; each filter is documented in
+the YAML file of the same name beside this one (ansible-doc -t filter intelligent_agent.platform.<name>)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.content import (
+    content_hash as _content_hash,
+    redact as _redact,
+)
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.image_ref import (
+    ImageRefError,
+    build_image_ref,
+    parse_image_ref as _parse_image_ref,
+)
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (
+    rollout_summary as _rollout_summary,
+)
+
+
+def content_hash(data, length=10):
+    try:
+        return _content_hash(data, length)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("content_hash: %s" % exc)
+
+
+def image_ref(repository, tag=None, digest=None):
+    try:
+        return build_image_ref(repository, tag=tag, digest=digest)
+    except ImageRefError as exc:
+        raise AnsibleFilterError("image_ref: %s" % exc)
+
+
+def parse_image_ref(ref):
+    try:
+        return _parse_image_ref(ref)
+    except ImageRefError as exc:
+        raise AnsibleFilterError("parse_image_ref: %s" % exc)
+
+
+def redact(data, keys_or_values=None, secret_keys=True):
+    return _redact(data, keys_or_values, secret_keys=secret_keys)
+
+
+def rollout_summary(workloads):
+    if isinstance(workloads, dict):
+        workloads = workloads.get("workloads", [])
+    if not isinstance(workloads, (list, tuple)):
+        raise AnsibleFilterError("rollout_summary: expected the 'workloads' list of a rollout_wait result")
+    return _rollout_summary(workloads)
+
+
+class FilterModule(object):
+    """intelligent_agent.platform filters."""
+
+    def filters(self):
+        return {
+            "content_hash": content_hash,
+            "image_ref": image_ref,
+            "parse_image_ref": parse_image_ref,
+            "redact": redact,
+            "rollout_summary": rollout_summary,
+        }
