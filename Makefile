@@ -26,8 +26,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## Create .venv with the pinned toolchain
 
-lint: venv ## ansible-lint (production profile) and yamllint
+lint: venv ## ansible-lint (production profile), yamllint, shellcheck of the developer scripts
 	$(BIN)/yamllint -s .
+	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh')
 	$(BIN)/ansible-lint --profile production
 
 sanity: venv ## ansible-test sanity in a temporary ansible_collections tree (no containers)
