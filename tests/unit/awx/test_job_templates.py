@@ -208,9 +208,9 @@ def test_only_production_changes_ask_for_confirmation():
         for kind in KINDS:
             questions = _questions(_by(environment, kind))
             wants = environment == "production" and kind in ("Deploy", "Rollback")
-            assert ("platform_confirm" in questions) == wants, f"{environment} {kind}"
+            assert ("deploy_confirm" in questions) == wants, f"{environment} {kind}"
             if wants:
-                confirm = questions["platform_confirm"]
+                confirm = questions["deploy_confirm"]
                 assert confirm["required"] is True
                 assert confirm["default"] == "no", "production must not be confirmed by default"
 
