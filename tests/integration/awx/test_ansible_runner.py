@@ -117,13 +117,13 @@ def test_deploy_then_rollback_through_ansible_runner(awx_job, cluster, namespace
     assert envvars["K8S_AUTH_API_KEY"] not in stdout, "the bearer token leaked into the job output"
     assert _deployment_version(cluster, namespace, COMPONENTS)[0] == "1.0.0"
 
-    runner, stdout, _ = awx_job.run(
+    runner, stdout, unused_envvars = awx_job.run(
         "playbooks/deploy.yml", {"platform_version": "1.0.1", "platform_components": COMPONENTS, "image_build": "true"}, monkeypatch
     )
     assert runner.status == "successful", stdout[-6000:]
     assert _deployment_version(cluster, namespace, COMPONENTS)[0] == "1.0.1"
 
-    runner, stdout, _ = awx_job.run(
+    runner, stdout, unused_envvars = awx_job.run(
         "playbooks/rollback.yml", {"revision": "", "version": "1.0.0", "platform_components": COMPONENTS}, monkeypatch
     )
     assert runner.status == "successful", stdout[-6000:]
@@ -131,6 +131,6 @@ def test_deploy_then_rollback_through_ansible_runner(awx_job, cluster, namespace
 
 
 def test_deploy_without_a_version_answer_fails_naming_it(awx_job, monkeypatch):
-    runner, stdout, _ = awx_job.run("playbooks/deploy.yml", {"platform_components": COMPONENTS, "image_build": "false"}, monkeypatch)
+    runner, stdout, unused_envvars = awx_job.run("playbooks/deploy.yml", {"platform_components": COMPONENTS, "image_build": "false"}, monkeypatch)
     assert runner.status == "failed"
     assert "platform_version" in stdout, stdout[-4000:]

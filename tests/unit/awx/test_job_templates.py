@@ -224,33 +224,31 @@ def test_kubeconfig_credential_type_injects_k8s_auth_kubeconfig():
     assert DATA["awx_kubernetes_credential_type"] == "OpenShift or Kubernetes API Bearer Token"
 
 
+def _survey(*questions, **fields):
+    return {"name": "x", "description": "", "spec": list(questions), **fields}
+
+
+def _question(**fields):
+    return {"type": "text", "question_name": "q", "variable": "v", "required": False, "min": 0, "max": 3, **fields}
+
+
 BROKEN_SPECS = [
     ({"description": "", "spec": [{}]}, "name"),
-    ({"name": "x", "description": "", "spec": []}, "doesn't contain"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "v"}]}, "missing: required"),
-    ({"name": "x", "description": "", "spec": [{"type": "date", "question_name": "q", "variable": "v", "required": True}]}, "not one of"),
-    ({"name": "x", "description": "", "spec": [{"type": "integer", "question_name": "q", "variable": "v", "required": True,
-                                               "min": 0, "max": 5, "default": "3"}]}, "must be int"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "v", "required": True,
-                                               "min": 0, "max": 3, "default": "1.0.0"}]}, "outside min"),
-    ({"name": "x", "description": "", "spec": [{"type": "multiplechoice", "question_name": "q", "variable": "v",
-                                               "required": True, "choices": ["a", "b"], "default": "c"}]}, "one of the choices"),
-    ({"name": "x", "description": "", "spec": [{"type": "multiplechoice", "question_name": "q", "variable": "v", "required": True}]},
-     "must specify choices"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "v", "required": "yes",
-                                               "min": 0, "max": 3}]}, "boolean"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "v", "required": False,
-                                               "min": 0, "max": 3},
-                                              {"type": "text", "question_name": "q2", "variable": "v", "required": False,
-                                               "min": 0, "max": 3}]}, "duplicated"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "my-var", "required": False,
-                                               "min": 0, "max": 3}]}, "valid Ansible variable"),
-    ({"name": "x", "description": "", "spec": [{"type": "text", "question_name": "q", "variable": "v", "required": False,
-                                               "min": "0", "max": 3}]}, "integer"),
+    (_survey(), "doesn't contain"),
+    (_survey({"type": "text", "question_name": "q", "variable": "v"}), "missing: required"),
+    (_survey(_question(type="date")), "not one of"),
+    (_survey(_question(type="integer", min=0, max=5, default="3")), "must be int"),
+    (_survey(_question(default="1.0.0")), "outside min"),
+    (_survey(_question(type="multiplechoice", choices=["a", "b"], default="c")), "one of the choices"),
+    (_survey({"type": "multiplechoice", "question_name": "q", "variable": "v", "required": True}), "must specify choices"),
+    (_survey(_question(required="yes")), "boolean"),
+    (_survey(_question(), _question(question_name="q2")), "duplicated"),
+    (_survey(_question(variable="my-var")), "valid Ansible variable"),
+    (_survey(_question(min="0")), "integer"),
 ]
 
 
-@pytest.mark.parametrize("spec,message", BROKEN_SPECS, ids=[message for _, message in BROKEN_SPECS])
+@pytest.mark.parametrize("spec,message", BROKEN_SPECS, ids=[case[1] for case in BROKEN_SPECS])
 def test_validator_rejects_what_awx_rejects(spec, message):
     errors = validate_survey_spec(spec)
     assert errors, "a broken spec passed"
