@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""List + watch of namespaced Kubernetes resources in background threads, resourceVersion-aware.
+
+Each ResourceWatcher lists its resource once (a ``sync`` message with every item), then watches from
+the list's resourceVersion and forwards every change (``event`` messages) to one queue. It follows
+the usual informer contract: on 410 Gone (the version is too old) it lists again; on a disconnect,
+an apiserver restart or a 5xx it re-watches from the last version seen, with a short backoff, until
+stopped. Only errors that retrying cannot fix (forbidden or unauthorized before anything was read,
+unknown resource) end it, with a ``fatal`` message naming the resource and the namespace.
+Objects travel as plain dicts (the JSON of the API), which the pure logic in rollout.py reads.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import threading
+import time
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes.client.rest import ApiException
+except ImportError:  # pragma: no cover - the module reports the missing library
+    k8s_client = None
+
+    class ApiException(Exception):
+        status = None
+
+# resource (plural, as RBAC and error messages name it) -> (API class, list function)
+RESOURCES = {
+    "deployments": ("AppsV1Api", "list_namespaced_deployment"),
+    "statefulsets": ("AppsV1Api", "list_namespaced_stateful_set"),
+    "daemonsets": ("AppsV1Api", "list_namespaced_daemon_set"),
+    "replicasets": ("AppsV1Api", "list_namespaced_replica_set"),
+    "pods": ("CoreV1Api", "list_namespaced_pod"),
+}
+KIND_RESOURCES = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+# Denied requests right after an apiserver restart can be the authorizer warming up: once a resource was
+# read successfully, 401/403 count as transient for this long.
+DENIED_AFTER_SUCCESS_GRACE = 30.0
+
+
+def api_error_reason(exc):
+    """'Forbidden (403): pods is forbidden: User ... cannot list ...' from an ApiException."""
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None) or exc.__class__.__name__
+    message = None
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, TypeError, AttributeError):
+            message = None
+    text = "%s (%s)" % (reason, status) if status else str(reason)
+    return "%s: %s" % (text, message) if message else text
+
+
+class WatchFatal(Exception):
+    """A resource cannot be listed or watched and retrying will not help."""
+
+    def __init__(self, resource, namespace, reason):
+        self.resource = resource
+        self.namespace = namespace
+        self.reason = reason
+        super(WatchFatal, self).__init__(
+            "cannot list/watch %s in namespace %s: %s" % (resource, namespace, reason))
+
+
+def _iter_lines(resp):
+    buf = b""
+    for chunk in resp.stream(16384, decode_content=True):
+        buf += chunk
+        while True:
+            newline = buf.find(b"\n")
+            if newline < 0:
+                break
+            line, buf = buf[:newline], buf[newline + 1:]
+            if line.strip():
+                yield line
+    if buf.strip():
+        yield buf
+
+
+class ResourceWatcher(threading.Thread):
+    """Lists then watches one resource in one namespace; puts messages on ``out``:
+    ("sync", resource, [items]), ("event", resource, type, obj), ("fatal", resource, WatchFatal)."""
+
+    def __init__(self, api_client, resource, namespace, out, label_selector=None, watch_seconds=60,
+                 request_timeout=30, clock=time.monotonic):
+        super(ResourceWatcher, self).__init__(name="watch-%s" % resource)
+        self.daemon = True
+        api_class, func = RESOURCES[resource]
+        self._list = getattr(getattr(k8s_client, api_class)(api_client), func)
+        self.resource = resource
+        self.namespace = namespace
+        self.out = out
+        self.label_selector = label_selector
+        self.watch_seconds = int(watch_seconds)
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self.stopped = threading.Event()
+        self.stats = {"lists": 0, "watches": 0, "disconnects": 0, "errors": 0, "gone": 0}
+        self.last_error = None
+
+    def stop(self):
+        self.stopped.set()
+
+    def _kwargs(self):
+        kwargs = {"_preload_content": False}
+        if self.label_selector:
+            kwargs["label_selector"] = self.label_selector
+        return kwargs
+
+    def list_once(self):
+        resp = self._list(self.namespace, _request_timeout=self.request_timeout, **self._kwargs())
+        try:
+            data = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        self.stats["lists"] += 1
+        return data.get("items") or [], (data.get("metadata") or {}).get("resourceVersion")
+
+    def watch_once(self, resource_version):
+        """Yield (type, object) until the server ends the watch; raise ApiException on an ERROR event."""
+        self.stats["watches"] += 1
+        resp = self._list(self.namespace, watch=True, resource_version=resource_version,
+                          allow_watch_bookmarks=True, timeout_seconds=self.watch_seconds,
+                          _request_timeout=(10, self.watch_seconds + 15), **self._kwargs())
+        try:
+            for line in _iter_lines(resp):
+                if self.stopped.is_set():
+                    return
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if event.get("type") == "ERROR":
+                    obj = event.get("object") or {}
+                    raise ApiException(status=obj.get("code"), reason="%s: %s" % (
+                        obj.get("reason"), obj.get("message")))
+                yield event.get("type"), event.get("object") or {}
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def run(self):
+        try:
+            self._run()
+        except WatchFatal as exc:
+            self.out.put(("fatal", self.resource, exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            self.out.put(("fatal", self.resource, WatchFatal(self.resource, self.namespace, repr(exc))))
+
+    def _run(self):
+        version = None
+        failures = 0
+        read_ok = False
+        denied_since = None
+        while not self.stopped.is_set():
+            try:
+                if version is None:
+                    items, version = self.list_once()
+                    read_ok = True
+                    denied_since = None
+                    self.out.put(("sync", self.resource, items))
+                started = self.clock()
+                for event_type, obj in self.watch_once(version):
+                    failures = 0
+                    new_version = (obj.get("metadata") or {}).get("resourceVersion")
+                    if new_version:
+                        version = new_version
+                    if event_type in ("ADDED", "MODIFIED", "DELETED"):
+                        self.out.put(("event", self.resource, event_type, obj))
+                if self.clock() - started < self.watch_seconds - 2 and not self.stopped.is_set():
+                    # ended before its timeoutSeconds: the apiserver went away or closed it
+                    self.stats["disconnects"] += 1
+                    self._pause(failures)
+                    failures += 1
+            except ApiException as exc:
+                status = getattr(exc, "status", None)
+                if status == 410:
+                    self.stats["gone"] += 1
+                    version = None
+                    continue
+                if status in (401, 403) and read_ok:
+                    denied_since = denied_since or self.clock()
+                    if self.clock() - denied_since > DENIED_AFTER_SUCCESS_GRACE:
+                        raise WatchFatal(self.resource, self.namespace, api_error_reason(exc))
+                elif status in (400, 401, 403, 404, 422):
+                    raise WatchFatal(self.resource, self.namespace, api_error_reason(exc))
+                self._transient(exc, failures)
+                failures += 1
+            except Exception as exc:  # pylint: disable=broad-except
+                # connection refused / reset, read timeouts, truncated chunks: the apiserver is away
+                self._transient(exc, failures)
+                failures += 1
+
+    def _transient(self, exc, failures):
+        self.stats["errors"] += 1
+        self.last_error = api_error_reason(exc) if isinstance(exc, ApiException) else repr(exc)[:300]
+        self._pause(failures)
+
+    def _pause(self, failures):
+        self.stopped.wait(min(0.2 * (2 ** min(failures, 4)), 2.0))
