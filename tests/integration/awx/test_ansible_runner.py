@@ -57,13 +57,34 @@ def bearer_token_credential(kubeconfig: Path, env_dir: Path) -> dict[str, str]:
     }
 
 
+def awx_inventory(root: Path, dest: Path, namespace: str) -> None:
+    """The environment's inventory as an AWX inventory sync would hold it for this test.
+
+    hosts.yml and group_vars come from inventories/local, with three job-specific changes: no
+    platform_kubeconfig (the credential's K8S_AUTH_* variables reach the cluster instead), the test's
+    namespace, and ClusterIP Services (the local NodePorts belong to the demo).
+    """
+    shutil.copytree(root / "inventories" / "local", dest, ignore=shutil.ignore_patterns("vault-password.txt"))
+    main = dest / "group_vars" / "all" / "main.yml"
+    data = yaml.safe_load(main.read_text(encoding="utf-8"))
+    data.pop("platform_kubeconfig", None)
+    data.pop("platform_context", None)
+    data["platform_namespace"] = namespace
+    for override in (data.get("app_component_overrides") or {}).values():
+        if isinstance(override, dict) and "service" in override:
+            override["service"] = {key: value for key, value in override["service"].items() if key != "node_port"}
+            override["service"]["type"] = "ClusterIP"
+    main.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
 class AwxJob:
     """A private_data_dir laid out like AWX's, and a way to run one playbook in it."""
 
-    def __init__(self, root: Path, base: Path, credential_kubeconfig: Path, template_vars: dict):
+    def __init__(self, root: Path, base: Path, credential_kubeconfig: Path, namespace: str, template_vars: dict):
         self.root = root
         self.base = base
         self.kubeconfig = credential_kubeconfig
+        self.namespace = namespace
         self.template_vars = template_vars
         self.runs = 0
 
@@ -72,7 +93,7 @@ class AwxJob:
         pdd = self.base / f"job{self.runs}"
         (pdd / "env").mkdir(parents=True)
         (pdd / "project").symlink_to(self.root, target_is_directory=True)
-        shutil.copytree(self.root / "inventories" / "local", pdd / "inventory", ignore=shutil.ignore_patterns("vault-password.txt"))
+        awx_inventory(self.root, pdd / "inventory", self.namespace)
         for value in answers.values():
             assert isinstance(value, str), "survey answers of text questions are strings"
         (pdd / "env" / "extravars").write_text(json.dumps({**self.template_vars, **answers}), encoding="utf-8")
@@ -97,11 +118,16 @@ class AwxJob:
 @pytest.fixture
 def awx_job(cluster, namespace, tmp_path):
     template_vars = {
-        # Set on the job template (not asked in the survey): where the release goes and what to build.
-        "platform_namespace": namespace,
-        "release_backup_dir": str(tmp_path / "backups"),
+        # Extra vars set on the job template (not asked in the survey).
+        "platform_backup_dir": str(tmp_path / "backups"),
+        # What AWX adds to every job's extra vars.
+        "awx_job_id": 4242,
+        "awx_job_template_name": "Intelligent Agent | local | Deploy",
+        "awx_user_name": "awx-test-operator",
+        "awx_inventory_name": "Intelligent Agent | local",
+        "awx_project_scm_branch": "main",
     }
-    return AwxJob(cluster.root, tmp_path, cluster.deployer_kubeconfig, template_vars)
+    return AwxJob(cluster.root, tmp_path, cluster.deployer_kubeconfig, namespace, template_vars)
 
 
 def _deployment_version(cluster, namespace, name):
