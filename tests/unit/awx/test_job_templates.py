@@ -10,6 +10,8 @@ import ast
 import importlib.util
 import keyword
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -284,3 +286,26 @@ def test_configure_playbook_uses_existing_awx_modules_and_options():
     assert used >= 7
     for secret_task in (t for play in plays for t in play["tasks"] if "awx.awx.credential" in t):
         assert secret_task.get("no_log"), f"{secret_task['name']} must hide the secret inputs"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t["name"] for t in TEMPLATES])
+def test_every_survey_answer_is_read_by_the_playbook(template):
+    """A survey variable nobody reads is an answer silently ignored (a renamed variable, say)."""
+    playbook = ROOT / template["playbook"]
+    if not playbook.exists():
+        pytest.fail(f"{template['playbook']} does not exist")
+    sources = [playbook.read_text(encoding="utf-8")]
+    sources += [path.read_text(encoding="utf-8") for path in sorted((ROOT / "roles").glob("*/defaults/main.yml"))]
+    corpus = "\n".join(sources)
+    for question in template["survey"]["spec"]:
+        assert re.search(rf"\b{re.escape(question['variable'])}\b", corpus), (
+            f"{template['name']}: survey variable {question['variable']} is not read by {template['playbook']}"
+        )
+
+
+def test_configure_playbook_passes_syntax_check():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", str(CONFIGURE)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
