@@ -11,11 +11,6 @@ import hashlib
 import json
 import re
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2 only
-    from collections import Mapping
-
 REDACTED = "********"
 
 # Keys whose values are secret ("db_password", "apiKey", "Authorization", "SECRET_KEY", ...)
@@ -69,7 +64,7 @@ def is_secret_key(key):
 def _secret_sets(keys_or_values):
     if keys_or_values is None:
         return set(), []
-    if isinstance(keys_or_values, Mapping):
+    if isinstance(keys_or_values, dict):
         keys = set(str(k).lower() for k in keys_or_values)
         values = [v for v in keys_or_values.values() if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
     elif isinstance(keys_or_values, (str, bytes)):
@@ -92,7 +87,7 @@ def _scrub_text(text, secret_texts):
 
 
 def _redact_all(value):
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return dict((k, _redact_all(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return [_redact_all(v) for v in value]
@@ -114,7 +109,7 @@ def redact(data, keys_or_values=None, secret_keys=True):
     keys, texts = _secret_sets(keys_or_values)
 
     def walk(value):
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             out = {}
             is_k8s_secret = secret_keys and value.get("kind") == "Secret"
             for key, item in value.items():

@@ -156,7 +156,7 @@ class RolloutWaiter(object):
                 text = api.read_namespaced_pod_log(pod_name, self.namespace, container=container,
                                                    tail_lines=self.log_lines, previous=previous,
                                                    _request_timeout=10)
-                lines = [line for line in (text or "").splitlines()][-self.log_lines:]
+                lines = (text or "").splitlines()[-self.log_lines:]
                 return lines, None
             except Exception as exc:  # pylint: disable=broad-except
                 error = api_error_reason(exc) if hasattr(exc, "status") else repr(exc)[:300]

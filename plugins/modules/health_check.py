@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: health_check
 short_description: Verify HTTP(S) endpoints after a rollout, with latency figures
 version_added: 0.1.0
-author: Intelligent Agent platform team
+author: Intelligent Agent platform team (@intelligent-agent)
 description:
   - Checks a list of HTTP(S) endpoints with C(requests) - expected status codes, a body substring or a JSON
     value at a dot path, a maximum latency, request headers, TLS verification with a CA bundle or a client
@@ -25,6 +25,8 @@ description:
     module invocation), and a password in a URL is masked.
 requirements:
   - requests
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -32,6 +34,8 @@ attributes:
       and reports their results as usual; checks with other methods are skipped and reported as skipped.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   checks:
     description: The endpoints to check.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: rollout_wait
 short_description: Wait for Deployments, StatefulSets and DaemonSets to roll out, and fail fast when they cannot
 version_added: 0.1.0
-author: Intelligent Agent platform team
+author: Intelligent Agent platform team (@intelligent-agent)
 description:
   - Waits for one or many workloads of one namespace at once, chosen by name or by label selector.
   - Driven by the Kubernetes watch API (list, then watch from the resourceVersion; on 410 Gone it lists
@@ -36,6 +36,9 @@ description:
     C(pods/log) for the log lines.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
@@ -43,11 +46,19 @@ attributes:
       not fail on a failed or missing workload (a dry-run apply before it did not change anything).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
   action:
     support: full
     details: The action plugin runs the module and prints its progress lines on the controller.
   async:
     support: none
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: Namespace of the workloads.
