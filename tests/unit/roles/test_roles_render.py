@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from conftest import ROOT, find, render
+from roles_helpers import ROOT, find, render
 from seed_expectations import (
     SEED_SECRET_KEYS,
     assert_edge,
