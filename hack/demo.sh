@@ -11,7 +11,12 @@ url="${DEMO_URL:-http://127.0.0.1:30080}"
 
 echo "==> Deploying the demo app ${version} to the local cluster (ansible-playbook playbooks/deploy.yml -i inventories/local)"
 started=$(date +%s)
-ansible-playbook playbooks/deploy.yml -i inventories/local -e "platform_version=${version}" "$@"
+checks='{"platform_health_checks": [{"name": "frontend", "url": "'"${url}"'/health"},
+  {"name": "backend-through-frontend", "url": "'"${url}"'/api/version", "json_path": "version", "json_equals": "'"${version}"'"}]}'
+if grep -q '^platform_health_checks:' inventories/local/group_vars/all/*.yml 2>/dev/null; then
+  checks='{}'
+fi
+ansible-playbook playbooks/deploy.yml -i inventories/local -e "platform_version=${version}" -e "$checks" "$@"
 
 echo "==> Checking that the backend's version answers through the frontend"
 answer=""
