@@ -1,0 +1,309 @@
+"""The monitoring role against the real local cluster: a real Prometheus scrapes the demo backend.
+
+One module-scoped deployment (admin kubeconfig, standalone mode) serves the tests in order:
+target up, every dashboard query valid, the alert rules loaded, a second run changes nothing,
+ApplicationDown fires after the backend is scaled to zero. A separate test runs the role with the
+least-privilege deployer kubeconfig: the namespaced parts apply, the ClusterRole part fails naming
+the missing permission.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+REGISTRY = "127.0.0.1:5000"
+PROMETHEUS_IMAGE = f"{REGISTRY}/monitoring/prometheus:v2.53.4-local"
+BUILD_BINARIES = ROOT / "roles/monitoring/files/prometheus-image/build-binaries.sh"
+BACKEND_JOB = "intelligent-agent-backend"
+
+PLAYBOOK = """
+- name: Run the monitoring role
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  module_defaults:
+    group/intelligent_agent.platform.k8s:
+      kubeconfig: "{{ test_kubeconfig }}"
+  roles:
+    - role: intelligent_agent.platform.monitoring
+"""
+
+
+def run(cmd, timeout=600, check=True, env=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def recap(output):
+    match = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert match, f"no PLAY RECAP in:\n{output[-3000:]}"
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+
+
+class Role:
+    """Runs the monitoring role with ansible-playbook and a vars file."""
+
+    def __init__(self, workdir: Path, kubeconfig: Path, variables: dict):
+        self.workdir = workdir
+        self.playbook = workdir / "monitoring.yml"
+        self.playbook.write_text(PLAYBOOK)
+        self.vars_file = workdir / "vars.yml"
+        self.vars_file.write_text(yaml.safe_dump(dict(variables, test_kubeconfig=str(kubeconfig))))
+        self.env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                        PATH=f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}")
+
+    def run(self, *extra, check=True, timeout=600):
+        started = time.monotonic()
+        proc = run(["ansible-playbook", "-i", "localhost,", str(self.playbook), "-e", f"@{self.vars_file}", *extra],
+                   timeout=timeout, check=False, env=self.env)
+        elapsed = time.monotonic() - started
+        output = proc.stdout + proc.stderr
+        if check:
+            assert proc.returncode == 0, output[-6000:]
+        return proc.returncode, output, elapsed
+
+
+def prom_get(base, path, params=None, timeout=10):
+    url = f"{base}{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_for(what, predicate, timeout, interval=2):
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return time.monotonic() - started
+        except (OSError, ValueError, KeyError) as exc:  # Prometheus still starting, connection refused
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def prometheus_image(cluster):
+    """Upstream prometheus (with Kubernetes discovery) for the image's bin/ (cached Go build)."""
+    started = time.monotonic()
+    bindir = run([str(BUILD_BINARIES)], timeout=2400).stdout.strip().splitlines()[-1]
+    print(f"\nprometheus binaries ready in {time.monotonic() - started:.1f}s: {bindir}")
+    return Path(bindir) / "prometheus"
+
+
+@pytest.fixture(scope="module")
+def backend_image(cluster):
+    tag = f"{REGISTRY}/it-monitoring/backend:{uuid.uuid4().hex[:8]}"
+    base = f"{REGISTRY}/base/debian-python:bookworm"
+    started = time.monotonic()
+    run(["docker", "build", "-q", "--build-arg", f"BUILD_IMAGE={base}", "--build-arg", f"RUNTIME_IMAGE={base}",
+         "-t", tag, str(ROOT / "examples/demo-app/backend")], timeout=900)
+    run(["docker", "push", "-q", tag], timeout=300)
+    print(f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.1f}s")
+    return tag
+
+
+def backend_manifests(namespace, image, name, component, node_selector):
+    labels = {"app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "intelligent-agent"}
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": "5000", "prometheus.io/path": "/metrics"}
+    container = {
+        "name": "backend", "image": image, "ports": [{"name": "http", "containerPort": 5000}],
+        "env": [{"name": "READY_CHECK_DEPENDENCIES", "value": "false"}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2},
+        "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "300m", "memory": "128Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                            "runAsUser": 1001, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace, "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels, "annotations": annotations},
+                               "spec": {"nodeSelector": node_selector, "containers": [container],
+                                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                                        "volumes": [{"name": "tmp", "emptyDir": {}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace, "labels": labels},
+         "spec": {"selector": labels, "ports": [{"name": "http", "port": 5000, "targetPort": "http"}]}},
+    ]
+
+
+def role_vars(namespace, node_selector, binary, **extra):
+    return {
+        "platform_environment": "local",
+        "platform_name": "intelligent-agent",
+        "monitoring_namespace": namespace,
+        "monitoring_scrape_namespaces": [namespace],
+        "monitoring_cluster_name": "local",
+        "monitoring_scrape_interval": "3s",
+        "monitoring_scrape_timeout": "2s",
+        "monitoring_evaluation_interval": "3s",
+        "monitoring_alert_for_override": "6s",
+        "monitoring_alertmanager_enabled": False,
+        "monitoring_grafana_enabled": False,
+        "monitoring_prometheus_image": PROMETHEUS_IMAGE,
+        "monitoring_prometheus_image_build": True,
+        "monitoring_prometheus_image_binary": str(binary),
+        "monitoring_prometheus_service_type": "NodePort",
+        "monitoring_prometheus_resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                            "limits": {"cpu": "1", "memory": "512Mi"}},
+        "monitoring_prometheus_storage_size": "512Mi",
+        "monitoring_node_selector": node_selector,
+        "monitoring_wait_timeout": 180,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
+    """Backend + an annotation-only pod + Prometheus (admin kubeconfig) in a fresh namespace."""
+    namespace = f"it-monitoring-{uuid.uuid4().hex[:6]}"
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": namespace, "labels": {"local-cluster/test": "true"}}})
+    node_selector = dict(cluster.real_node_selector)
+    try:
+        cluster.apply(backend_manifests(namespace, backend_image, "backend", "backend", node_selector)
+                      + backend_manifests(namespace, backend_image, "annotated", "annotated", node_selector))
+        variables = role_vars(namespace, node_selector, prometheus_image)
+        role = Role(tmp_path_factory.mktemp("monitoring-admin"), cluster.kubeconfig, variables)
+        rc, output, elapsed = role.run()
+        print(f"\nfirst role run: {elapsed:.1f}s, {recap(output)}")
+        service = cluster.kubectl_json("-n", namespace, "get", "service", "prometheus")
+        node_port = service["spec"]["ports"][0]["nodePort"]
+        base = f"http://127.0.0.1:{node_port}"
+        render_dir = tmp_path_factory.mktemp("monitoring-render")
+        sa = render_dir / "sa"
+        sa.mkdir()
+        (sa / "token").write_text("x")
+        (sa / "ca.crt").write_text("")
+        role.run("-e", f"monitoring_render_dir={render_dir}", "-e", f"monitoring_serviceaccount_dir={sa}",
+                 "-e", "monitoring_grafana_enabled=true")
+        yield {"namespace": namespace, "base": base, "role": role, "render_dir": render_dir}
+    finally:
+        cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+        cluster.kubectl_run("delete", "clusterrole,clusterrolebinding", f"intelligent-agent-{namespace}-prometheus",
+                            "--ignore-not-found", check=False)
+
+
+def active_targets(base):
+    status, body = prom_get(base, "/api/v1/targets", {"state": "active"})
+    assert status == 200, body
+    return body["data"]["activeTargets"]
+
+
+def test_backend_target_is_up(deployed):
+    base = deployed["base"]
+
+    def backend_up():
+        targets = active_targets(base)
+        return [t for t in targets if t["labels"].get("job") == BACKEND_JOB and t["health"] == "up"]
+
+    waited = wait_for("backend target up in Prometheus", backend_up, timeout=180)
+    targets = active_targets(base)
+    by_job = {}
+    for target in targets:
+        by_job.setdefault(target["labels"]["job"], []).append(target["health"])
+    print(f"\nbackend target up after {waited:.1f}s; targets by job: {by_job}")
+    backend = [t for t in targets if t["labels"]["job"] == BACKEND_JOB]
+    assert backend[0]["labels"]["namespace"] == deployed["namespace"]
+    # Annotation-based discovery (kubernetes-pods) finds the annotated pod, not the app's own backend.
+    wait_for("annotated pod scraped by kubernetes-pods",
+             lambda: [t for t in active_targets(base) if t["labels"]["job"] == "kubernetes-pods" and t["health"] == "up"
+                      and t["labels"].get("app_kubernetes_io_name") == "annotated"], timeout=120)
+    pods_job = [t for t in active_targets(base) if t["labels"]["job"] == "kubernetes-pods"]
+    assert all(t["labels"].get("app_kubernetes_io_name") != "backend" for t in pods_job)
+
+
+def test_rules_are_loaded(deployed):
+    status, body = prom_get(deployed["base"], "/api/v1/rules")
+    assert status == 200
+    groups = body["data"]["groups"]
+    rules = [r for g in groups for r in g["rules"]]
+    print(f"\nPrometheus loaded {len(rules)} rules in {len(groups)} groups")
+    assert len(groups) == 9 and len(rules) >= 25
+    assert all(r["health"] != "err" for r in rules), [r for r in rules if r["health"] == "err"]
+
+
+def test_every_dashboard_query_is_valid(deployed):
+    base = deployed["base"]
+    # Some traffic for the request-rate panels (the scrapes themselves count as requests too).
+    wait_for("backend request series", lambda: prom_get(base, "/api/v1/query", {
+        "query": f'sum(rate(http_requests_total{{job="{BACKEND_JOB}"}}[1m])) > 0'})[1]["data"]["result"], timeout=120)
+    dashboard = json.loads(next((deployed["render_dir"] / "grafana/dashboards").glob("*.json")).read_text())
+    results = {}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            status, body = prom_get(base, "/api/v1/query", {"query": target["expr"]})
+            assert status == 200 and body["status"] == "success", f"{panel['title']}: {target['expr']}: {body}"
+            results.setdefault(panel["title"], 0)
+            results[panel["title"]] += len(body["data"]["result"])
+    print(f"\ndashboard panels evaluated (series returned): {results}")
+    assert len(results) >= 7
+    assert results["Request rate"] >= 1  # the backend's own series reach the dashboard query
+
+
+def test_second_run_changes_nothing(deployed):
+    rc, output, elapsed = deployed["role"].run()
+    summary = recap(output)
+    print(f"\nsecond role run: {elapsed:.1f}s, {summary}")
+    assert summary["changed"] == 0, output[-6000:]
+
+
+def test_application_down_fires_when_backend_scaled_to_zero(cluster, deployed):
+    base = deployed["base"]
+
+    def backend_alerts():
+        status, body = prom_get(base, "/api/v1/alerts")
+        assert status == 200
+        return [a for a in body["data"]["alerts"]
+                if a["labels"]["alertname"] == "ApplicationDown" and a["labels"].get("job") == BACKEND_JOB]
+
+    assert not [a for a in backend_alerts() if a["state"] == "firing"], "ApplicationDown fires while the backend is up"
+    cluster.kubectl_run("-n", deployed["namespace"], "scale", "deployment/backend", "--replicas=0")
+    started = time.monotonic()
+    wait_for("ApplicationDown firing", lambda: [a for a in backend_alerts() if a["state"] == "firing"], timeout=150)
+    firing = [a for a in backend_alerts() if a["state"] == "firing"][0]
+    print(f"\nApplicationDown firing {time.monotonic() - started:.1f}s after scale-down: {firing['labels']}")
+    assert firing["labels"]["severity"] == "critical"
+    assert firing["annotations"]["runbook_url"].startswith("https://")
+
+
+def test_deployer_applies_namespaced_parts_and_is_told_which_permission_is_missing(cluster, namespace, tmp_path, prometheus_image):
+    variables = role_vars(namespace, dict(cluster.real_node_selector), prometheus_image,
+                          monitoring_prometheus_image_build=False, monitoring_wait=False,
+                          monitoring_prometheus_service_type="ClusterIP")
+    role = Role(tmp_path, cluster.deployer_kubeconfig, variables)
+    rc, output, elapsed = role.run(check=False)
+    print(f"\ndeployer run: {elapsed:.1f}s, rc={rc}")
+    assert rc != 0
+    assert "lacks the permission to patch clusterroles" in output, output[-4000:]
+    assert "monitoring_cluster_rbac: false" in output
+    for kind, name in (("serviceaccount", "prometheus"), ("configmap", "prometheus-config"),
+                       ("configmap", "prometheus-rules"), ("deployment", "prometheus"), ("service", "prometheus")):
+        cluster.kubectl_json("-n", namespace, "get", kind, name, deployer=True)
+    # With the cluster part handed to an admin, the deployer's run succeeds.
+    rc, output, _ = role.run("-e", "monitoring_cluster_rbac=false")
+    assert recap(output)["failed"] == 0
