@@ -52,4 +52,3 @@ def find(docs: list[dict], kind: str, name: str | None = None) -> dict:
     matches = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, found {[d['metadata']['name'] for d in matches]}"
     return matches[0]
-
