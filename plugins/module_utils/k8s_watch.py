@@ -72,7 +72,7 @@ class WatchFatal(Exception):
 
 def _iter_lines(resp):
     buf = b""
-    for chunk in resp.stream(16384, decode_content=True):
+    for chunk in resp.stream(amt=None, decode_content=True):
         buf += chunk
         while True:
             newline = buf.find(b"\n")
