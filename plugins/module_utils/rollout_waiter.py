@@ -34,7 +34,12 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.k8s_wat
 
 
 class WaitError(Exception):
-    """The wait cannot start or continue (forbidden, missing workload); ``msg`` says which and why."""
+    """The wait cannot start or continue (forbidden, missing workload); the message says which and why.
+    ``names``: the workloads concerned (the missing ones, else every requested name)."""
+
+    def __init__(self, msg, names=None):
+        super(WaitError, self).__init__(msg)
+        self.names = list(names or [])
 
 
 def _key(obj):
@@ -87,7 +92,7 @@ class RolloutWaiter(object):
     def _handle(self, message, tracker):
         kind = message[0]
         if kind == "fatal":
-            raise WaitError(str(message[2]))
+            raise WaitError(str(message[2]), self.names)
         resource = message[1]
         if kind == "sync":
             items = message[2]
@@ -123,7 +128,7 @@ class RolloutWaiter(object):
                 errors = "; ".join("%s: %s" % (w.resource, w.last_error) for w in self.watchers
                                    if w.resource in slow and w.last_error)
                 raise WaitError("cannot list %s in namespace %s within the timeout%s" % (
-                    ", ".join(slow), self.namespace, " (%s)" % errors if errors else ""))
+                    ", ".join(slow), self.namespace, " (%s)" % errors if errors else ""), self.names)
             self._pump(min(0.5, deadline - now), None)
 
     # ---- workloads ----
@@ -188,7 +193,7 @@ class RolloutWaiter(object):
         results = {}
         if missing and not check_mode:
             raise WaitError("%s %s not found in namespace %s" % (
-                "/".join(self.kinds), ", ".join(missing), self.namespace))
+                "/".join(self.kinds), ", ".join(missing), self.namespace), missing)
         if not targets and not missing:
             raise WaitError("no %s matches selector %r in namespace %s" % (
                 "/".join(self.kinds), self.selector, self.namespace))

@@ -151,7 +151,9 @@ msg:
   type: str
   sample: "backend: ImagePullBackOff for image 127.0.0.1:5000/ia/backend:9.9.9 (pod backend-7d9f-x2x: Back-off pulling image ...)"
 failed_workloads:
-  description: Names of the workloads that failed or timed out.
+  description:
+    - Names of the workloads that failed or timed out. When the wait could not run (a missing workload,
+      a forbidden namespace) the missing names, else every requested name.
   returned: always
   type: list
   elements: str
@@ -353,7 +355,7 @@ def main():
     try:
         result = waiter.run(check_mode=module.check_mode)
     except WaitError as exc:
-        module.fail_json(msg=str(exc), workloads=[], failed_workloads=[])
+        module.fail_json(msg=str(exc), workloads=[], failed_workloads=exc.names)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="rollout_wait failed unexpectedly: %s" % exc, exception=traceback.format_exc())
     finally:

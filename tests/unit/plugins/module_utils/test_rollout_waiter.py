@@ -60,8 +60,9 @@ def healthy_world(world, **dep_kwargs):
 
 def test_missing_workload_is_named(world):
     healthy_world(world)
-    with pytest.raises(rw.WaitError, match=r"^Deployment frontend not found in namespace ns$"):
+    with pytest.raises(rw.WaitError, match=r"^Deployment frontend not found in namespace ns$") as info:
         waiter(names=["backend", "frontend"])[0].run()
+    assert info.value.names == ["frontend"]
 
 
 def test_missing_workload_in_check_mode_is_reported(world):
@@ -84,6 +85,7 @@ def test_forbidden_resource_is_named_whichever_it_is(world, resource):
     with pytest.raises(rw.WaitError) as info:
         waiter()[0].run()
     assert str(info.value) == "cannot list/watch %s in namespace ns: Forbidden (403): nope" % resource
+    assert info.value.names == ["backend"]
 
 
 def test_complete_at_once(world):
