@@ -80,6 +80,23 @@ def read_back(cluster, namespace: str) -> list[dict]:
     return items
 
 
+def wait_settled(cluster, namespace: str, timeout: float = 180) -> None:
+    """Wait until the controllers stop writing status (rollout done, HPA and quota status stable): the k8s module
+    compares whole objects, so a status update racing a re-apply would count as a change."""
+    started = time.monotonic()
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() - started < timeout:
+        items = cluster.kubectl_json("-n", namespace, "get", "deployments,horizontalpodautoscalers,resourcequotas")["items"]
+        status = json.dumps([(i["kind"], i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items], sort_keys=True)
+        if status != last:
+            last, stable_since = status, time.monotonic()
+        elif time.monotonic() - stable_since >= 8:
+            print(f"objects in {namespace} settled after {time.monotonic() - started:.1f}s")
+            return
+        time.sleep(2)
+    print(f"objects in {namespace} still changing after {timeout}s; continuing")
+
+
 def api_groups(cluster) -> set[str]:
     return {line.split("/")[0] for line in cluster.kubectl_run("api-versions").stdout.split()}
 
@@ -121,6 +138,7 @@ def test_production_values_create_the_seed_objects_idempotently(cluster, product
     for secret in every_secret_string(values):
         assert secret not in first
 
+    wait_settled(cluster, ns)
     second = play(cluster, base)
     assert changed_count(second) == 0, second[-4000:]
 
@@ -192,5 +210,6 @@ def test_deployer_kubeconfig_applies_the_namespaced_parts(cluster, namespace):
     assert deployments == {"frontend", "backend"}
     policies = {p["metadata"]["name"] for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")["items"]}
     assert "default-deny-all" in policies and "allow-backend-ingress" in policies
+    wait_settled(cluster, namespace)
     second = play(cluster, extra, kubeconfig=cluster.deployer_kubeconfig)
     assert changed_count(second) == 0, second[-4000:]
