@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders every manifest of the namespace, secrets, config and app roles for the production, staging and local
 # inventories (no cluster needed), then checks them with kubernetes-validate (strict, Kubernetes 1.34 schemas) and
-# checkov (zero failed checks; every skipped check is justified below).
+# checkov (zero failed checks; every skipped check is justified below). The VPA and ClusterIssuer, whose CRDs
+# kubernetes-validate does not bundle, are checked against strict schemas in tests/integration/roles/files/crd-schemas.yml.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -50,6 +51,30 @@ for env in production staging local; do
   echo "-- kubernetes-validate --strict (1.34) inventories/$env"
   if ! kubernetes-validate -k 1.34.0 --strict --quiet "$out/manifests.yaml"; then
     echo "FAILED: kubernetes-validate inventories/$env" >&2
+    status=1
+  fi
+  echo "-- CRD schemas (VerticalPodAutoscaler, ClusterIssuer) inventories/$env"
+  if ! python - "$out/manifests.yaml" tests/integration/roles/files/crd-schemas.yml <<'PY'
+import sys
+import jsonschema
+import yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+schemas = yaml.safe_load(open(sys.argv[2]))
+errors = []
+for doc in docs:
+    schema = schemas.get(doc["kind"])
+    if schema and doc["apiVersion"] in (schema["properties"]["apiVersion"]["const"],):
+        errors += [f"{doc['kind']}/{doc['metadata']['name']}: {e.message} at {list(e.path)}"
+                   for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+checked = sum(1 for d in docs if d["kind"] in schemas)
+print("   %d custom resources checked" % checked)
+if errors:
+    print("\n".join(errors), file=sys.stderr)
+    sys.exit(1)
+PY
+  then
+    echo "FAILED: CRD schemas inventories/$env" >&2
     status=1
   fi
   echo "-- checkov inventories/$env"
