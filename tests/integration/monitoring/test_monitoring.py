@@ -166,7 +166,7 @@ def role_vars(namespace, node_selector, binary, **extra):
         "monitoring_grafana_enabled": False,
         "monitoring_prometheus_image": PROMETHEUS_IMAGE,
         "monitoring_prometheus_image_build": True,
-        "monitoring_prometheus_image_binary": str(binary),
+        "monitoring_prometheus_image_binary": str(binary),  # the path the fixture built (the role also accepts "upstream")
         "monitoring_prometheus_service_type": "NodePort",
         "monitoring_prometheus_resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
                                             "limits": {"cpu": "1", "memory": "512Mi"}},
@@ -187,7 +187,8 @@ def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
     try:
         cluster.apply(backend_manifests(namespace, backend_image, "backend", "backend", node_selector)
                       + backend_manifests(namespace, backend_image, "annotated", "annotated", node_selector))
-        variables = role_vars(namespace, node_selector, prometheus_image)
+        # "upstream": the role runs build-binaries.sh itself (cached by the prometheus_image fixture).
+        variables = role_vars(namespace, node_selector, "upstream")
         role = Role(tmp_path_factory.mktemp("monitoring-admin"), cluster.kubeconfig, variables)
         rc, output, elapsed = role.run()
         print(f"\nfirst role run: {elapsed:.1f}s, {recap(output)}")
@@ -301,9 +302,66 @@ def test_deployer_applies_namespaced_parts_and_is_told_which_permission_is_missi
     assert rc != 0
     assert "lacks the permission to patch clusterroles" in output, output[-4000:]
     assert "monitoring_cluster_rbac: false" in output
-    for kind, name in (("serviceaccount", "prometheus"), ("configmap", "prometheus-config"),
+    for kind, name in (("serviceaccount", "prometheus"), ("configmap", "prometheus-config"), ("networkpolicy", "prometheus"),
                        ("configmap", "prometheus-rules"), ("deployment", "prometheus"), ("service", "prometheus")):
         cluster.kubectl_json("-n", namespace, "get", kind, name, deployer=True)
     # With the cluster part handed to an admin, the deployer's run succeeds.
     rc, output, _ = role.run("-e", "monitoring_cluster_rbac=false")
     assert recap(output)["failed"] == 0
+
+
+OPERATOR_KINDS = (("ServiceMonitor", "servicemonitors", "v1"), ("PrometheusRule", "prometheusrules", "v1"),
+                  ("AlertmanagerConfig", "alertmanagerconfigs", "v1alpha1"))
+
+
+def stand_in_crds():
+    """Schema-less stand-ins for the Prometheus Operator's CRDs (the operator itself cannot be pulled here)."""
+    return [{
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com", "labels": {"local-cluster/test": "monitoring-operator-stand-in"}},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                 "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+                 "versions": [{"name": version, "served": True, "storage": True,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+    } for kind, plural, version in OPERATOR_KINDS]
+
+
+def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_path):
+    """With monitoring.coreos.com served, auto mode emits ServiceMonitors, a PrometheusRule and an AlertmanagerConfig."""
+    names = [f"{plural}.monitoring.coreos.com" for _, plural, _ in OPERATOR_KINDS]
+    existing = cluster.kubectl_run("get", "crd", *names, "-o", "name", check=False)
+    if existing.stdout.strip():
+        pytest.skip("the cluster already serves monitoring.coreos.com: not replacing a real operator's CRDs")
+    cluster.apply(stand_in_crds())
+    try:
+        cluster.kubectl_run("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+        variables = {
+            "platform_environment": "local",
+            "monitoring_namespace": namespace,
+            "monitoring_scrape_namespaces": [namespace],
+            "monitoring_alertmanager_slack_api_url": "https://hooks.slack.com/services/T0/B0/operator-test-secret-7731",
+            "monitoring_operator_labels": {"release": "kube-prometheus-stack"},
+        }
+        role = Role(tmp_path, cluster.kubeconfig, variables)
+        rc, output, elapsed = role.run("-e", "platform_secure_logging=true")
+        print(f"\noperator-mode run: {elapsed:.1f}s, {recap(output)}")
+        assert "operator-test-secret-7731" not in output
+        monitors = cluster.kubectl_json("-n", namespace, "get", "servicemonitors.monitoring.coreos.com")["items"]
+        assert {"intelligent-agent-frontend", "intelligent-agent-backend"} <= {m["metadata"]["name"] for m in monitors}
+        rule = cluster.kubectl_json("-n", namespace, "get", "prometheusrules.monitoring.coreos.com", "intelligent-agent-alerts")
+        assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert len(rule["spec"]["groups"]) == 9
+        assert sum(len(g["rules"]) for g in rule["spec"]["groups"]) >= 25
+        amc = cluster.kubectl_json("-n", namespace, "get", "alertmanagerconfigs.monitoring.coreos.com", "intelligent-agent")
+        receivers = {r["name"]: r for r in amc["spec"]["receivers"]}
+        assert receivers["critical"]["slackConfigs"][0]["apiURL"]["name"] == "intelligent-agent-alertmanager-credentials"
+        # No standalone Deployment in operator mode.
+        assert cluster.kubectl_run("-n", namespace, "get", "deployment", "prometheus", check=False).returncode != 0
+        rc, output, _ = role.run()
+        assert recap(output)["changed"] == 0, output[-4000:]
+    finally:
+        cluster.kubectl_run("delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False)
+        # kubernetes.core caches API discovery per host and OS user in the temp dir; drop the stale entries so
+        # later runs do not believe the operator API is still there.
+        for cache in Path(os.environ.get("TMPDIR", "/tmp")).glob("k8srcp-*.json"):
+            cache.unlink(missing_ok=True)

@@ -181,7 +181,7 @@ def test_dashboard_has_the_required_panels_with_backend_metrics(rendered):
 def test_standalone_manifests_follow_the_security_rules(rendered):
     docs = [d for d in yaml.safe_load_all((rendered["production"] / "manifests/prometheus.yml").read_text()) if d]
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ConfigMap", "ConfigMap", "Deployment", "Service", "ServiceAccount"]
+    assert kinds == ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "Service", "ServiceAccount"]
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     pod = deploy["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
