@@ -109,14 +109,14 @@ class ResourceWatcher(threading.Thread):
     def stop(self):
         self.stopped.set()
 
-    def _kwargs(self):
+    def _selectors(self):
         kwargs = {"_preload_content": False}
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
         return kwargs
 
     def list_once(self):
-        resp = self._list(self.namespace, _request_timeout=self.request_timeout, **self._kwargs())
+        resp = self._list(self.namespace, _request_timeout=self.request_timeout, **self._selectors())
         try:
             data = json.loads(resp.data)
         finally:
@@ -129,7 +129,7 @@ class ResourceWatcher(threading.Thread):
         self.stats["watches"] += 1
         resp = self._list(self.namespace, watch=True, resource_version=resource_version,
                           allow_watch_bookmarks=True, timeout_seconds=self.watch_seconds,
-                          _request_timeout=(10, self.watch_seconds + 15), **self._kwargs())
+                          _request_timeout=(10, self.watch_seconds + 15), **self._selectors())
         try:
             for line in _iter_lines(resp):
                 if self.stopped.is_set():
