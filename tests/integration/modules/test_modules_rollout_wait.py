@@ -92,8 +92,8 @@ class FirstWaitingReason(threading.Thread):
             self.stop.wait(0.3)
 
 
-def test_three_deployments_roll_out_together_with_k8s_auth_env_only(cluster, namespace, module_runner,
-                                                                      deployer_env):
+def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
+        cluster, namespace, module_runner, deployer_env):
     names = ["alpha", "beta", "gamma"]
     cluster.apply([deployment(n, "%s/it/%s:1" % (cluster.registry, n), replicas=2) for n in names],
                   namespace=namespace)

@@ -83,7 +83,7 @@ def test_consecutive_successes_restart_after_a_failure():
         clock.now += 0.01
         return next(answers), ""
     results, dummy = h.run_checks([check()], send, consecutive_successes=3, retries=3, backoff=1, interval=1,
-                              deadline=60, clock=clock, sleep=clock.sleep)
+                                  deadline=60, clock=clock, sleep=clock.sleep)
     assert results[0]["ok"] and results[0]["attempts"] == 6 and results[0]["failures"] == 1
     assert results[0]["latency_ms"]["avg"] == pytest.approx(10.0, abs=0.1)
 
@@ -126,7 +126,7 @@ def test_deadline_before_any_answer_and_two_checks_take_turns():
         clock.now += 0.1
         return (200, "") if chk["name"] == "a" else (500, "")
     results, dummy = h.run_checks([check(name="a"), check(name="b")], send, consecutive_successes=2, retries=1,
-                              backoff=1, interval=1, deadline=10, clock=clock, sleep=clock.sleep)
+                                  backoff=1, interval=1, deadline=10, clock=clock, sleep=clock.sleep)
     assert order[:2] == ["a", "b"]
     assert [r["ok"] for r in results] == [True, False]
     assert results[1]["reason"] == "status 500, expected 200"
@@ -137,7 +137,7 @@ def test_deadline_before_any_answer_and_two_checks_take_turns():
 def test_check_mode_skips_unsafe_methods():
     clock = FakeClock()
     results, dummy = h.run_checks([check(name="post", method="POST"), check(name="get")],
-                              lambda c, t: (200, ""), clock=clock, sleep=clock.sleep, check_mode=True)
+                                  lambda c, t: (200, ""), clock=clock, sleep=clock.sleep, check_mode=True)
     assert results[0]["skipped"] and results[0]["attempts"] == 0 and results[1]["attempts"] == 1
     assert h.summary(results) == "1 health check passed: get 0.0 ms; skipped in check mode: post"
 

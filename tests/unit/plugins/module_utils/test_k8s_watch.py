@@ -92,7 +92,7 @@ def watch_versions(apiserver):
 
 
 def collect(out, count, timeout=10):
-    return [out.get(timeout=timeout) for _ in range(count)]
+    return [out.get(timeout=timeout) for dummy in range(count)]
 
 
 def test_list_watch_early_end_and_410_relist(apiserver):
