@@ -307,7 +307,7 @@ def test_deployer_applies_namespaced_parts_and_is_told_which_permission_is_missi
                        ("configmap", "prometheus-rules"), ("deployment", "prometheus"), ("service", "prometheus")):
         cluster.kubectl_json("-n", namespace, "get", kind, name, deployer=True)
     # With the cluster part handed to an admin, the deployer's run succeeds.
-    rc, output, _ = role.run("-e", "monitoring_cluster_rbac=false")
+    output = role.run("-e", "monitoring_cluster_rbac=false")[1]
     assert recap(output)["failed"] == 0
 
 
@@ -329,7 +329,7 @@ def stand_in_crds():
 
 def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_path):
     """With monitoring.coreos.com served, auto mode emits ServiceMonitors, a PrometheusRule and an AlertmanagerConfig."""
-    names = [f"{plural}.monitoring.coreos.com" for _, plural, _ in OPERATOR_KINDS]
+    names = [f"{kind[1]}.monitoring.coreos.com" for kind in OPERATOR_KINDS]
     existing = cluster.kubectl_run("get", "crd", *names, "-o", "name", check=False)
     if existing.stdout.strip():
         pytest.skip("the cluster already serves monitoring.coreos.com: not replacing a real operator's CRDs")
@@ -358,7 +358,7 @@ def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_p
         assert receivers["critical"]["slackConfigs"][0]["apiURL"]["name"] == "intelligent-agent-alertmanager-credentials"
         # No standalone Deployment in operator mode.
         assert cluster.kubectl_run("-n", namespace, "get", "deployment", "prometheus", check=False).returncode != 0
-        rc, output, _ = role.run()
+        output = role.run()[1]
         assert recap(output)["changed"] == 0, output[-4000:]
     finally:
         cluster.kubectl_run("delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate a `promtool test rules` file from rule_cases.yml and the rendered alerting rules.
 
 For every alert of the rendered rules file and every case of rule_cases.yml:
