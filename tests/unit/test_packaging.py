@@ -36,9 +36,13 @@ def test_tarball_ships_the_collection_and_not_the_developer_tooling(tmp_path):
 def test_installed_tarball_lists_its_plugins_and_runs_its_playbook_by_fqcn(tmp_path):
     tarball = built_tarball(tmp_path)
     install_dir = tmp_path / "installed"
-    run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(install_dir), str(tarball)])
-    env = {"ANSIBLE_COLLECTIONS_PATH": str(install_dir), "PATH": f"{BIN}:/usr/bin:/bin",
-           "HOME": str(tmp_path), "ANSIBLE_CONFIG": "/dev/null"}
+    # A user's machine: no repository ansible.cfg (whose .collections link would shadow the install).
+    config = tmp_path / "ansible.cfg"
+    config.write_text(f"[defaults]\ncollections_path = {install_dir}\n")
+    env = {"ANSIBLE_CONFIG": str(config), "PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(install_dir),
+                    str(tarball)], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert (install_dir / "ansible_collections" / "intelligent_agent" / "platform" / "MANIFEST.json").is_file()
     modules = subprocess.run([str(BIN / "ansible-doc"), "-l", "intelligent_agent.platform"], check=True,
                              capture_output=True, text=True, cwd=tmp_path, env=env).stdout
     assert "intelligent_agent.platform.rollout_wait" in modules
