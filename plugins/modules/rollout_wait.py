@@ -324,7 +324,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for option in ("timeout", "restart_threshold", "log_lines"):
+    if params["timeout"] < 1:
+        module.fail_json(msg="timeout must be at least 1 second, got %s" % params["timeout"])
+    for option in ("restart_threshold", "log_lines"):
         if params[option] < 0:
             module.fail_json(msg="%s must be 0 or more, got %s" % (option, params[option]))
     if params["grace"] < 0 or params["transient_grace"] < 0:
