@@ -63,7 +63,16 @@ start_daemon() {
   {
     echo "=== $(date -u +%FT%TZ) starting $name: $path $*"
   } >>"$LOG_DIR/$name.log"
-  setsid "$path" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+  # The daemon must not inherit any lock file descriptor (ours or one a parent
+  # script passed down): it would hold that lock for its whole life.
+  (
+    local fdpath fd
+    for fdpath in /proc/"$BASHPID"/fd/*; do
+      fd=${fdpath##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then exec {fd}>&- 2>/dev/null || true; fi
+    done
+    exec setsid "$path" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1
+  ) &
   local pid=$!
   echo "$pid" >"$PID_DIR/$name.pid"
   echo "$path" >"$PID_DIR/$name.exe"

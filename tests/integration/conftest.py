@@ -1,0 +1,250 @@
+"""Shared fixtures for integration tests against the real local cluster.
+
+The ``cluster`` fixture (session scope) runs ``hack/local-cluster/cluster.sh up``
+once (idempotent: a running cluster is reused, a missing build waits for or
+runs the build) and returns a :class:`Cluster` describing it.  The
+``namespace`` fixture gives each test a fresh namespace, created with the admin
+kubeconfig, in which the least-privilege ``deployer`` ServiceAccount is bound,
+and deletes it afterwards.
+
+Stable interface (other tests rely on it):
+
+``cluster.root``                 repository root (Path)
+``cluster.state_dir``            .local/cluster (Path)
+``cluster.kubeconfig``           admin kubeconfig (Path)
+``cluster.deployer_kubeconfig``  least-privilege kubeconfig (Path)
+``cluster.registry``             "127.0.0.1:5000"
+``cluster.real_node``            name of the real node ("local-node-0")
+``cluster.kwok_nodes``           names of the simulated nodes
+``cluster.kubectl``              path of the kubectl binary matching the cluster
+``cluster.env``                  os.environ plus KUBECONFIG=<admin kubeconfig>
+``cluster.real_node_selector``   nodeSelector for the real node
+``cluster.kwok_node_selector``, ``cluster.kwok_toleration``  to land on kwok nodes
+``cluster.kwok_fail_annotation`` pod annotation making kwok pods wait with a reason
+``cluster.kubectl_run(*args, deployer=False, input=None, check=True, timeout=120)``
+``cluster.kubectl_json(*args, deployer=False)`` -> parsed ``-o json`` output
+``cluster.apply(manifest, namespace=None, deployer=False)``  server-side apply
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_SH = ROOT / "hack" / "local-cluster" / "cluster.sh"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The running local cluster. See hack/local-cluster/README.md."""
+
+    # Label/taint scheme and kwok failure marker of the local cluster.
+    real_node_selector: ClassVar[dict[str, str]] = {"node-role/real": "true"}
+    kwok_node_selector: ClassVar[dict[str, str]] = {"type": "kwok"}
+    kwok_toleration: ClassVar[dict[str, str]] = {
+        "key": "kwok.x-k8s.io/node",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    }
+    kwok_fail_annotation: ClassVar[str] = "local-cluster/fail"
+
+    root: Path
+    state_dir: Path
+    kubeconfig: Path
+    deployer_kubeconfig: Path
+    registry: str
+    real_node: str
+    kwok_nodes: tuple[str, ...]
+    kubectl: str
+    crictl: str
+    containerd_sock: str
+    k8s_version: str
+    env: dict[str, str] = field(repr=False)
+
+    def kubectl_run(
+        self,
+        *args: str,
+        deployer: bool = False,
+        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        check: bool = True,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl with the admin (default) or the deployer kubeconfig."""
+        config = self.deployer_kubeconfig if deployer else self.kubeconfig
+        cmd = [self.kubectl, "--kubeconfig", str(config), *args]
+        proc = subprocess.run(
+            cmd,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+            )
+        return proc
+
+    def kubectl_json(
+        self, *args: str, deployer: bool = False, timeout: float = 120
+    ) -> Any:
+        return json.loads(
+            self.kubectl_run(
+                *args, "-o", "json", deployer=deployer, timeout=timeout
+            ).stdout
+        )
+
+    def apply(
+        self,
+        manifest: str | dict | list,
+        namespace: str | None = None,
+        deployer: bool = False,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Server-side apply a YAML/JSON string, a dict or a list of dicts."""
+        if isinstance(manifest, (dict, list)):
+            items = manifest if isinstance(manifest, list) else [manifest]
+            manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+        args = [
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "integration-tests",
+            "-f",
+            "-",
+        ]
+        if namespace:
+            args[0:0] = ["-n", namespace]
+        return self.kubectl_run(
+            *args, deployer=deployer, input=manifest, timeout=timeout
+        )
+
+
+def _read_env(output: str) -> dict[str, str]:
+    values = {}
+    for line in output.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    """Bring the local cluster up once per session (idempotent) and describe it."""
+    env = dict(os.environ)
+    # CI starts `cluster.sh build` in the background; wait for it (a cold build
+    # takes 15-25 minutes) rather than failing on the lock.
+    env.setdefault("CLUSTER_LOCK_WAIT", "3600")
+    up = subprocess.run(
+        [str(CLUSTER_SH), "up"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=int(env["CLUSTER_LOCK_WAIT"]) + 1800,
+        check=False,
+    )
+    if up.returncode != 0:
+        pytest.fail(
+            f"hack/local-cluster/cluster.sh up failed ({up.returncode}):\n"
+            f"{up.stdout[-4000:]}\n{up.stderr[-8000:]}",
+            pytrace=False,
+        )
+    info = _read_env(
+        subprocess.run(
+            [str(CLUSTER_SH), "env"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    kube_env = dict(env)
+    kube_env["KUBECONFIG"] = info["KUBECONFIG"]
+    kwok = int(info.get("KWOK_NODES") or 0)
+    return Cluster(
+        root=ROOT,
+        state_dir=Path(info["STATE_DIR"]),
+        kubeconfig=Path(info["KUBECONFIG"]),
+        deployer_kubeconfig=Path(info["DEPLOYER_KUBECONFIG"]),
+        registry=info["REGISTRY"],
+        real_node=info["REAL_NODE"],
+        kwok_nodes=tuple(f"kwok-node-{i}" for i in range(kwok)),
+        kubectl=info["KUBECTL"],
+        crictl=info["CRICTL"],
+        containerd_sock=info["CONTAINERD_SOCK"],
+        k8s_version=info["K8S_VERSION"],
+        env=kube_env,
+    )
+
+
+def deployer_rolebinding(namespace: str) -> dict:
+    """The RoleBinding cluster.sh creates in app namespaces for the deployer."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "platform-deployer", "namespace": namespace},
+        "subjects": [
+            {
+                "kind": "ServiceAccount",
+                "name": "deployer",
+                "namespace": "platform-system",
+            }
+        ],
+        "roleRef": {
+            "kind": "ClusterRole",
+            "name": "platform-deployer",
+            "apiGroup": "rbac.authorization.k8s.io",
+        },
+    }
+
+
+def _namespace_name(nodeid: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", nodeid.split("::")[-1].lower()).strip("-")
+    return f"it-{base[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest):
+    """A fresh namespace (admin-created) where the deployer ServiceAccount is bound."""
+    name = _namespace_name(request.node.nodeid)
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"local-cluster/test": "true"}},
+            },
+            deployer_rolebinding(name),
+        ]
+    )
+    # Pods can only be created once the namespace's default ServiceAccount exists.
+    deadline = time.monotonic() + 60
+    while cluster.kubectl_run(
+        "-n", name, "get", "serviceaccount", "default", check=False
+    ).returncode:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"ServiceAccount {name}/default was not created within 60 s"
+            )
+        time.sleep(0.5)
+    yield name
+    # Do not wait: the namespace controller finishes in the background.
+    cluster.kubectl_run(
+        "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
+    )
