@@ -1,5 +1,6 @@
 """Wrong inputs fail in the roles' pre-flight (argument specs and checks), naming the field or key and never a
-secret value. No cluster: the kubeconfig points nowhere, so reaching any Kubernetes task would fail differently."""
+secret value. No cluster: the kubeconfig points nowhere, so reaching any Kubernetes task would fail differently.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import yaml
 
 from roles_helpers import FAKE_SECRETS, PLAYBOOKS, ROOT, run_playbook
 
-NOWHERE = {"platform_kubeconfig": "/nonexistent/kubeconfig", "platform_version": "1.2.3"}
+NOWHERE = {
+    "platform_kubeconfig": "/nonexistent/kubeconfig",
+    "platform_version": "1.2.3",
+}
 
 
 def app_defaults():
-    return yaml.safe_load((ROOT / "roles" / "app" / "defaults" / "main.yml").read_text())["app_components"]
+    return yaml.safe_load(
+        (ROOT / "roles" / "app" / "defaults" / "main.yml").read_text()
+    )["app_components"]
 
 
 def run(inventory, extra):
-    proc = run_playbook(PLAYBOOKS / "platform.yml", inventory, {**NOWHERE, **extra}, [FAKE_SECRETS])
+    proc = run_playbook(
+        PLAYBOOKS / "platform.yml", inventory, {**NOWHERE, **extra}, [FAKE_SECRETS]
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output[-3000:]
     # Nothing reached the cluster: the run stopped before the namespace role.
@@ -40,12 +48,29 @@ def with_backend(**changes):
         ({"app_components": with_backend(replica_count=3)}, "replica_count"),
         ({"app_components": with_backend(container_port=-5000)}, "container_port"),
         ({"app_component_overrides": {"backend": {"replicas": "three"}}}, "replicas"),
-        ({"app_component_overrides": {"backend": {"autoscaling": {"min_replicass": 2}}}}, "min_replicass"),
-        ({"app_component_overrides": {"backend": {"service": {"port": 70000}}}}, "service.port"),
+        (
+            {
+                "app_component_overrides": {
+                    "backend": {"autoscaling": {"min_replicass": 2}}
+                }
+            },
+            "min_replicass",
+        ),
+        (
+            {"app_component_overrides": {"backend": {"service": {"port": 70000}}}},
+            "service.port",
+        ),
         ({"app_component_overrides": {"worker": {"replicas": 1}}}, "worker"),
     ],
-    ids=["replicas-not-int", "unknown-field", "negative-port", "override-type", "nested-unknown-field",
-         "port-out-of-range", "override-unknown-component"],
+    ids=[
+        "replicas-not-int",
+        "unknown-field",
+        "negative-port",
+        "override-type",
+        "nested-unknown-field",
+        "port-out-of-range",
+        "override-unknown-component",
+    ],
 )
 def test_wrong_component_input_fails_naming_the_field(extra, field):
     output = run("production", extra)
@@ -77,7 +102,16 @@ def test_production_refuses_badly_formatted_values_naming_the_rule():
 
 
 def test_production_with_the_example_vault_refuses_every_key():
-    example = yaml.safe_load((ROOT / "inventories" / "production" / "group_vars" / "all" / "vault.yml.example").read_text())
+    example = yaml.safe_load(
+        (
+            ROOT
+            / "inventories"
+            / "production"
+            / "group_vars"
+            / "all"
+            / "vault.yml.example"
+        ).read_text()
+    )
     output = run("production", example)
     assert "32 key(s) are empty, placeholders or badly formatted" in output
     assert "secrets_registry.password (placeholder)" in output
