@@ -10,6 +10,7 @@ promtool compares annotations exactly, so the rules under test are the rendered 
 annotations removed (written next to the tests); expressions, `for` and labels are untouched.
 An alert without cases, or a case for an unknown alert, is an error.
 """
+
 import argparse
 import pathlib
 import re
@@ -18,7 +19,15 @@ import sys
 import yaml
 
 SETTLE_S = 300
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "y": 31536000,
+}
 
 
 def parse_duration(text):
@@ -47,7 +56,9 @@ def load_rules(path):
 def strip_annotations(doc):
     stripped = {"groups": []}
     for group in doc["groups"]:
-        rules = [{k: v for k, v in r.items() if k != "annotations"} for r in group["rules"]]
+        rules = [
+            {k: v for k, v in r.items() if k != "annotations"} for r in group["rules"]
+        ]
         stripped["groups"].append(dict(group, rules=rules))
     return stripped
 
@@ -56,30 +67,53 @@ def build_tests(rules, cases):
     missing = sorted(set(rules) - set(cases))
     unknown = sorted(set(cases) - set(rules))
     if missing or unknown:
-        raise SystemExit(f"rule_cases.yml out of sync: alerts without cases {missing}, cases for unknown alerts {unknown}")
+        raise SystemExit(
+            f"rule_cases.yml out of sync: alerts without cases {missing}, cases for unknown alerts {unknown}"
+        )
     tests = []
     for alert in sorted(rules):
         rule = rules[alert]
         for_s = parse_duration(rule.get("for", "0s"))
         kinds = {c["kind"] for c in cases[alert]}
         if kinds != {"firing", "silent"}:
-            raise SystemExit(f"{alert}: needs at least one firing and one silent case, has {sorted(kinds)}")
+            raise SystemExit(
+                f"{alert}: needs at least one firing and one silent case, has {sorted(kinds)}"
+            )
         for index, case in enumerate(cases[alert]):
             checks = []
             if case["kind"] == "firing":
-                labels = {"severity": rule["labels"]["severity"], **{k: str(v) for k, v in case.get("labels", {}).items()}}
+                labels = {
+                    "severity": rule["labels"]["severity"],
+                    **{k: str(v) for k, v in case.get("labels", {}).items()},
+                }
                 if for_s >= 120:
-                    checks.append({"eval_time": fmt(for_s - 60), "alertname": alert, "exp_alerts": []})
-                checks.append({"eval_time": fmt(for_s + SETTLE_S), "alertname": alert, "exp_alerts": [{"exp_labels": labels}]})
+                    checks.append(
+                        {
+                            "eval_time": fmt(for_s - 60),
+                            "alertname": alert,
+                            "exp_alerts": [],
+                        }
+                    )
+                checks.append(
+                    {
+                        "eval_time": fmt(for_s + SETTLE_S),
+                        "alertname": alert,
+                        "exp_alerts": [{"exp_labels": labels}],
+                    }
+                )
             else:
                 for t in (for_s + SETTLE_S, for_s + SETTLE_S + 600):
-                    checks.append({"eval_time": fmt(t), "alertname": alert, "exp_alerts": []})
-            tests.append({
-                "name": f"{alert} {case['kind']} #{index + 1}",
-                "interval": "1m",
-                "input_series": case["series"],
-                "alert_rule_test": checks,
-            })
+                    checks.append(
+                        {"eval_time": fmt(t), "alertname": alert, "exp_alerts": []}
+                    )
+            tests.append(
+                {
+                    "name": f"{alert} {case['kind']} #{index + 1}",
+                    "interval": "1m",
+                    "input_series": case["series"],
+                    "alert_rule_test": checks,
+                }
+            )
     return tests
 
 
@@ -94,11 +128,24 @@ def main(argv=None):
     tests = build_tests(rules, cases)
     out = pathlib.Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rules-under-test.yml").write_text(yaml.safe_dump(strip_annotations(doc), sort_keys=False, width=100000))
-    (out / "tests.yml").write_text(yaml.safe_dump(
-        {"rule_files": ["rules-under-test.yml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False, width=100000))
-    print(f"rule_tests: {len(rules)} alerts, {len(tests)} test groups, "
-          f"{sum(len(t['alert_rule_test']) for t in tests)} checks -> {out / 'tests.yml'}")
+    (out / "rules-under-test.yml").write_text(
+        yaml.safe_dump(strip_annotations(doc), sort_keys=False, width=100000)
+    )
+    (out / "tests.yml").write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules-under-test.yml"],
+                "evaluation_interval": "1m",
+                "tests": tests,
+            },
+            sort_keys=False,
+            width=100000,
+        )
+    )
+    print(
+        f"rule_tests: {len(rules)} alerts, {len(tests)} test groups, "
+        f"{sum(len(t['alert_rule_test']) for t in tests)} checks -> {out / 'tests.yml'}"
+    )
     return 0
 
 
