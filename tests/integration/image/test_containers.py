@@ -12,7 +12,10 @@ import time
 
 import pytest
 
-from conftest import REGISTRY, http, run, wait_http
+from image_helpers import LOCAL_BASE_OVERRIDES, REGISTRY, http, run, wait_http
+
+BASE_BACKEND = LOCAL_BASE_OVERRIDES["backend"]["build_args"]
+BASE_FRONTEND = LOCAL_BASE_OVERRIDES["frontend"]["build_args"]
 
 
 def image(release, name, version=None):
@@ -78,7 +81,7 @@ def test_hardened_containers_serve_health_and_pass_their_healthchecks(
         assert state["Config"]["User"] == "1001"
         assert state["HostConfig"]["ReadonlyRootfs"] is True
         assert state["HostConfig"]["CapDrop"] == ["ALL"]
-        status, _, _ = http(stack["urls"][name] + "/health")
+        status, dummy, dummy = http(stack["urls"][name] + "/health")
         assert status == 200
 
 
@@ -128,21 +131,21 @@ def test_frontend_security_headers_gzip_cache_and_spa(stack):
     # Fingerprinted assets are cached for a year and keep the security headers.
     asset = html.split('src="', 1)[1].split('"', 1)[0]
     assert asset.startswith("/assets/app.") and asset.endswith(".js")
-    status, headers, _ = http(url + asset, headers={"Accept-Encoding": "gzip"})
+    status, headers, dummy = http(url + asset, headers={"Accept-Encoding": "gzip"})
     assert status == 200
     assert "max-age=31536000" in headers.get("Cache-Control", "")
     assert headers.get("X-Frame-Options")
     # Client-side routes fall back to index.html; hidden files are never served.
-    status, _, body = http(url + "/status/deep/link")
+    status, dummy, body = http(url + "/status/deep/link")
     assert status == 200 and b"Intelligent Agent" in body
-    status, _, _ = http(url + "/.env")
+    status, dummy, dummy = http(url + "/.env")
     assert status == 404
-    status, _, _ = http(url + "/.git/config")
+    status, dummy, dummy = http(url + "/.git/config")
     assert status == 404
 
 
 def test_frontend_proxies_api_to_the_backend_on_the_docker_network(stack, release):
-    status, _, body = http(stack["urls"]["frontend"] + "/api/version")
+    status, dummy, body = http(stack["urls"]["frontend"] + "/api/version")
     assert status == 200, body
     assert json.loads(body) == {
         "version": release["version"],
@@ -152,9 +155,9 @@ def test_frontend_proxies_api_to_the_backend_on_the_docker_network(stack, releas
 
 def test_backend_endpoints_and_prometheus_metrics(stack, release):
     url = stack["urls"]["backend"]
-    status, _, body = http(url + "/ready")
+    status, dummy, body = http(url + "/ready")
     assert status == 200, body
-    for _ in range(3):
+    for dummy in range(3):
         http(url + "/api/version")
     http(url + "/api/nope")
     status, headers, body = http(url + "/metrics")
@@ -201,7 +204,7 @@ def test_backend_readiness_follows_its_dependencies(release, containers):
     )
     url = f"http://127.0.0.1:{containers.port(lonely, 5000)}"
     wait_http(url + "/health")
-    status, _, body = http(url + "/ready")
+    status, dummy, body = http(url + "/ready")
     assert status == 503, body
     assert json.loads(body)["dependencies"][0]["target"] == "nowhere.invalid:5432"
     # The same with the checks switched off (the local demo without databases): ready.
@@ -246,12 +249,6 @@ def broken(role, release):
     return {name: result["reference"] for name, result in run_.results.items()}
 
 
-from conftest import LOCAL_BASE_OVERRIDES  # noqa: E402
-
-BASE_BACKEND = LOCAL_BASE_OVERRIDES["backend"]["build_args"]
-BASE_FRONTEND = LOCAL_BASE_OVERRIDES["frontend"]["build_args"]
-
-
 def _wait_exit(containers, name, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -273,6 +270,6 @@ def test_broken_unready_release_is_alive_but_never_ready(broken, containers):
     cid = containers.start(broken["backend-unready"], "unready", publish=5000)
     url = f"http://127.0.0.1:{containers.port(cid, 5000)}"
     wait_http(url + "/health")
-    status, _, body = http(url + "/ready")
+    status, dummy, body = http(url + "/ready")
     assert status == 503
     assert b"BROKEN=unready" in body

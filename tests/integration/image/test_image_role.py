@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import REGISTRY, manifest_digest, registry_tags
+from image_helpers import REGISTRY, manifest_digest, registry_tags, run
 
 
 def test_base_images_are_in_the_registry(registry):
@@ -38,8 +38,6 @@ def test_role_builds_both_images_and_pushes_version_and_commit_tags(release):
 
 
 def test_image_labels_carry_the_release(release):
-    from conftest import run
-
     ref = f"{REGISTRY}/{release['namespace']}/backend:{release['version']}"
     labels = json.loads(
         run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", ref]).stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, http, manifest_digest, registry_tags
+from image_helpers import free_port, http, manifest_digest, registry_tags
 
 
 def _bcrypt(password):

@@ -100,7 +100,7 @@ def _app(environ=None, broken=""):
 def test_routes():
     app = _app()
     assert app.handle("GET", "/health")[0] == 200
-    status, _, body = app.handle("GET", "/api/version")
+    status, dummy, body = app.handle("GET", "/api/version")
     assert status == 200 and json.loads(body) == {"version": "1.0.0", "commit": "abc"}
     assert app.handle("GET", "/nope")[0] == 404
     assert app.handle("POST", "/api/version")[0] == 405
@@ -130,12 +130,12 @@ def test_readiness_follows_a_real_tcp_dependency():
     port = listener.getsockname()[1]
     try:
         app = _app({"READY_DEPENDENCIES": f"127.0.0.1:{port}"})
-        status, _, body = app.handle("GET", "/ready")
+        status, dummy, body = app.handle("GET", "/ready")
         assert status == 200, body
     finally:
         listener.close()
     # The port is closed now: not ready, and the response names the target, not a secret.
-    status, _, body = app.handle("GET", "/ready")
+    status, dummy, body = app.handle("GET", "/ready")
     assert status == 503
     assert json.loads(body)["dependencies"][0]["target"] == f"127.0.0.1:{port}"
     # Checks switched off for the local demo.

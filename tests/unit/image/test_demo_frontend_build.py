@@ -41,7 +41,7 @@ def test_build_is_deterministic(tmp_path):
 
 @pytest.mark.parametrize("version", ["1.0.0;rm -rf /", "1|2", "a b"])
 def test_build_refuses_unsafe_versions(tmp_path, version):
-    proc, _ = build(tmp_path, version=version)
+    proc, dummy = build(tmp_path, version=version)
     assert proc.returncode != 0
     assert "may only hold" in proc.stderr
 
