@@ -233,7 +233,7 @@ main() {
     case $1 in
       --force) FORCE=1 ;;
       -h | --help)
-        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
         exit 0
         ;;
       python | nginx | prometheus) names+=("$1") ;;
