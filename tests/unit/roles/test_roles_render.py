@@ -177,3 +177,11 @@ def test_configmap_name_follows_its_content(tmp_path):
     first = configmap_name({})
     assert configmap_name({}) == first
     assert configmap_name({"config_overrides": {"LOG_LEVEL": "warn"}}) != first
+
+
+def test_platform_components_restricts_the_workloads_not_the_shared_ingress(tmp_path):
+    docs = render(tmp_path, "production", {"platform_components": "backend"})
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {"backend"}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"} == {"backend"}
+    ingress = find(docs, "Ingress", "intelligent-agent")
+    assert len(ingress["spec"]["rules"]) == 3
