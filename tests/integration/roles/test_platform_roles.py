@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "tests" / "unit" / "roles"))
+# Shared with the unit tests (no conftest.py there, so nothing shadows this directory's fixtures).
+sys.path.append(str(ROOT / "tests" / "unit" / "roles"))
 
 from roles_helpers import FAKE_SECRETS, PLAYBOOKS, run_playbook  # noqa: E402
 from seed_expectations import (  # noqa: E402

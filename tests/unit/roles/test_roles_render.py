@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from roles_helpers import ROOT, find, render
+from roles_helpers import FAKE_SECRETS, ROOT, find, render
 from seed_expectations import (
     SEED_SECRET_KEYS,
     assert_edge,
@@ -16,6 +16,11 @@ from seed_expectations import (
     assert_namespace_objects,
     assert_workloads,
 )
+
+
+@pytest.fixture(scope="module")
+def fake_secrets() -> dict:
+    return yaml.safe_load(FAKE_SECRETS.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +186,11 @@ def test_configmap_name_follows_its_content(tmp_path):
 
 def test_platform_components_restricts_the_workloads_not_the_shared_ingress(tmp_path):
     docs = render(tmp_path, "production", {"platform_components": "backend"})
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {"backend"}
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"} == {"backend"}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {
+        "backend"
+    }
+    assert {
+        d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"
+    } == {"backend"}
     ingress = find(docs, "Ingress", "intelligent-agent")
     assert len(ingress["spec"]["rules"]) == 3
