@@ -183,7 +183,8 @@ def replica_counts(kind, obj):
     return {"desired": _int(desired, 1) if desired is not None else 1,
             "updated": _int(status.get("updatedReplicas")),
             "ready": _int(status.get("readyReplicas")),
-            "available": _int(status.get("availableReplicas", status.get("readyReplicas")))}
+            # the API omits zero counts: a missing availableReplicas is 0, never readyReplicas
+            "available": _int(status.get("availableReplicas"))}
 
 
 def _owned_by(obj, owner_uid):

@@ -1,5 +1,6 @@
 """Fixtures of the module integration tests: run a collection module the way a play does (ansible-playbook,
-connection local, so rollout_wait goes through its action plugin) and read back its registered result."""
+connection local, so rollout_wait goes through its action plugin) and read back its registered result.
+"""
 
 from __future__ import annotations
 
@@ -48,35 +49,64 @@ class ModuleRun:
         return bool(self.result.get("failed"))
 
 
-def run_module(tmp_path: Path, module: str, args: dict, env: dict | None = None, check_mode: bool = False,
-               timeout: float = 600) -> ModuleRun:
+def run_module(
+    tmp_path: Path,
+    module: str,
+    args: dict,
+    env: dict | None = None,
+    check_mode: bool = False,
+    timeout: float = 600,
+) -> ModuleRun:
     """ansible-playbook a one-task play running ``module`` with ``args``; return its registered result."""
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK.format(module=module))
     result_file = tmp_path / "result.json"
     if result_file.exists():
         result_file.unlink()
-    extra = {"module_args": args, "result_file": str(result_file), "run_check_mode": check_mode}
+    extra = {
+        "module_args": args,
+        "result_file": str(result_file),
+        "run_check_mode": check_mode,
+    }
     extra_file = tmp_path / "extra.json"
     extra_file.write_text(json.dumps(extra))
     run_env = dict(env if env is not None else os.environ)
-    run_env.update({
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
-        "PATH": "%s:%s" % (VENV_BIN, run_env.get("PATH", "/usr/bin:/bin")),
-    })
+    run_env.update(
+        {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
+            "PATH": "%s:%s" % (VENV_BIN, run_env.get("PATH", "/usr/bin:/bin")),
+        }
+    )
     started = time.monotonic()
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-e", "@%s" % extra_file, str(playbook)],
-        cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False,
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-e",
+            "@%s" % extra_file,
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     seconds = time.monotonic() - started
     output = proc.stdout + proc.stderr
     if not result_file.exists():
-        raise AssertionError("the play did not save a result (rc %s):\n%s" % (proc.returncode, output[-6000:]))
-    return ModuleRun(json.loads(result_file.read_text()), output, seconds, proc.returncode)
+        raise AssertionError(
+            "the play did not save a result (rc %s):\n%s"
+            % (proc.returncode, output[-6000:])
+        )
+    return ModuleRun(
+        json.loads(result_file.read_text()), output, seconds, proc.returncode
+    )
 
 
 @pytest.fixture

@@ -90,6 +90,13 @@ def test_daemonset_status(kwargs, done, failure):
     assert (status.done, status.failure_reason) == (done, failure)
 
 
+def test_replica_counts_treat_omitted_fields_as_zero():
+    dep = deployment()
+    dep["status"] = {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3}
+    assert r.replica_counts("Deployment", dep) == {"desired": 3, "updated": 3, "ready": 3, "available": 0}
+    assert "0 of 3 updated replicas are available" in r.deployment_status(dep).message
+
+
 def test_replica_counts_and_revision():
     assert r.replica_counts("Deployment", deployment(updated=2, available=1)) == {
         "desired": 3, "updated": 2, "ready": 1, "available": 1}
