@@ -8,10 +8,12 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -412,3 +414,113 @@ def test_apiserver_restart_during_the_wait_does_not_fail_it(
     ), "the restart must have happened during the wait"
     watch = run.result["watch"]
     assert watch["disconnects"] + watch["errors"] + watch["gone"] >= 1, watch
+
+
+class ApiserverOutageProxy:
+    """TCP proxy in front of the apiserver; outage() cuts every connection and refuses new ones for a
+    while, which is what a client sees while the apiserver restarts (TLS passes through untouched: the
+    apiserver certificate is for 127.0.0.1, whatever the port)."""
+
+    def __init__(self, upstream_host, upstream_port):
+        self.upstream = (upstream_host, upstream_port)
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.accepted = 0
+        self.listener = None
+        self.port = None
+        self._listen()
+
+    def _listen(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port or 0))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _addr = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets.update((client, upstream))
+                self.accepted += 1
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            with self.lock:
+                self.sockets.discard(src)
+
+    def outage(self, seconds):
+        self.listener.close()
+        with self.lock:
+            doomed = list(self.sockets)
+            self.sockets.clear()
+        for sock in doomed:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+        time.sleep(seconds)
+        self._listen()
+
+    def close(self):
+        self.listener.close()
+
+
+def test_apiserver_outage_during_the_wait_does_not_fail_it(cluster, namespace, module_runner, deployer_env):
+    """Every connection to the apiserver is cut and refused for 8 s in the middle of the wait."""
+    server = urlsplit(deployer_env["K8S_AUTH_HOST"])
+    proxy = ApiserverOutageProxy(server.hostname, server.port or 443)
+    env = dict(deployer_env, K8S_AUTH_HOST="https://127.0.0.1:%d" % proxy.port)
+    cluster.apply(deployment("steady", "%s/it/steady:1" % cluster.registry, min_ready_seconds=25),
+                  namespace=namespace)
+    outcome = {}
+    runner = threading.Thread(
+        target=lambda: outcome.update(run=module_runner(
+            MODULE, {"namespace": namespace, "names": ["steady"], "timeout": 240}, env=env)),
+        daemon=True)
+    started = time.monotonic()
+    runner.start()
+    deadline = time.monotonic() + 90
+    while proxy.accepted < 3 and time.monotonic() < deadline:  # lists and watches are connected
+        time.sleep(0.2)
+    assert proxy.accepted >= 3, "the module never connected through the proxy"
+    time.sleep(1)
+    cut_at = time.monotonic() - started
+    proxy.outage(8)
+    runner.join(300)
+    proxy.close()
+    run = outcome["run"]
+    print("apiserver outage %.1f-%.1fs into the run; wait took %ss; watch counters %s; %s" % (
+        cut_at, cut_at + 8, run.result.get("elapsed_s"), run.result.get("watch"), run.result.get("msg")))
+    assert not run.failed, run.result.get("msg")
+    assert run.result["workloads"][0]["state"] == "complete"
+    watch = run.result["watch"]
+    assert watch["disconnects"] + watch["errors"] >= 1, watch
+    assert proxy.accepted > 3, "the module must have reconnected after the outage"
