@@ -78,6 +78,15 @@ def test_overrides_build_args_labels_and_restriction(tmp_path):
     assert backend["labels"]["org.opencontainers.image.version"] == "1.4.0"
 
 
+def test_restriction_to_components_without_an_image_builds_only_the_known_ones(tmp_path):
+    result, output = plan(tmp_path, image_only_components=["frontend", "worker"])
+    assert result is not None, output
+    assert set(result) == {"frontend"}
+    assert "worker (skipped)" in output
+    result, output = plan(tmp_path, image_only_components="worker")
+    assert result == {}, output
+
+
 def test_commit_defaults_to_the_sources_git_commit(tmp_path):
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False)
     if head.returncode != 0:
@@ -94,7 +103,6 @@ def test_commit_defaults_to_the_sources_git_commit(tmp_path):
         ({"image_version": ""}, "image_version"),
         ({"image_registry": "registry.example/team"}, "image_namespace"),
         ({"image_component_overrides": {"api": {"target": "x"}}}, "image_component_overrides.api"),
-        ({"image_only_components": ["frontend", "worker"]}, "worker"),
         ({"image_components": [{"name": "Bad_Name", "context": "examples/demo-app/backend"}]}, "Bad_Name"),
         ({"image_components": [{"name": "api", "context": "examples/demo-app/nothing-here"}]}, "no Dockerfile"),
         ({"image_components": [{"name": "api", "context": "x", "colour": "red"}]}, "colour"),
