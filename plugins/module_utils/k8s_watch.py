@@ -36,6 +36,7 @@ RESOURCES = {
     "daemonsets": ("AppsV1Api", "list_namespaced_daemon_set"),
     "replicasets": ("AppsV1Api", "list_namespaced_replica_set"),
     "pods": ("CoreV1Api", "list_namespaced_pod"),
+    "events": ("CoreV1Api", "list_namespaced_event"),
 }
 KIND_RESOURCES = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
 
@@ -87,10 +88,11 @@ def _iter_lines(resp):
 
 class ResourceWatcher(threading.Thread):
     """Lists then watches one resource in one namespace; puts messages on ``out``:
-    ("sync", resource, [items]), ("event", resource, type, obj), ("fatal", resource, WatchFatal)."""
+    ("sync", resource, [items]), ("event", resource, type, obj), ("fatal", resource, WatchFatal), or for an
+    ``optional`` resource (one the wait can do without) ("optional-failed", resource, WatchFatal)."""
 
     def __init__(self, api_client, resource, namespace, out, label_selector=None, watch_seconds=60,
-                 request_timeout=30, clock=time.monotonic):
+                 request_timeout=30, clock=time.monotonic, optional=False):
         super(ResourceWatcher, self).__init__(name="watch-%s" % resource)
         self.daemon = True
         api_class, func = RESOURCES[resource]
@@ -103,6 +105,7 @@ class ResourceWatcher(threading.Thread):
         self.request_timeout = request_timeout
         self.clock = clock
         self.stopped = threading.Event()
+        self.optional = optional
         self.stats = {"lists": 0, "watches": 0, "disconnects": 0, "errors": 0, "gone": 0}
         self.last_error = None
 
@@ -151,9 +154,10 @@ class ResourceWatcher(threading.Thread):
         try:
             self._run()
         except WatchFatal as exc:
-            self.out.put(("fatal", self.resource, exc))
+            self.out.put(("optional-failed" if self.optional else "fatal", self.resource, exc))
         except Exception as exc:  # pylint: disable=broad-except
-            self.out.put(("fatal", self.resource, WatchFatal(self.resource, self.namespace, repr(exc))))
+            self.out.put(("optional-failed" if self.optional else "fatal", self.resource,
+                          WatchFatal(self.resource, self.namespace, repr(exc))))
 
     def _run(self):
         version = None

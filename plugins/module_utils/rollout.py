@@ -308,8 +308,10 @@ def pod_findings(pod, restart_threshold):
     return findings
 
 
-def pod_hint(pod):
-    """Why a pod does not progress although nothing failed (e.g. Unschedulable), or None."""
+def pod_hint(pod, warning=None):
+    """Why a pod does not progress although nothing failed (e.g. Unschedulable), or None. ``warning``: the
+    pod's latest Warning event ({reason, message}), used when the pod's status says nothing more
+    (FailedCreatePodSandBox and FailedMount only show as events)."""
     scheduled = condition(pod, "PodScheduled")
     if scheduled and scheduled.get("status") == "False":
         return "%s: %s" % (scheduled.get("reason") or "NotScheduled", scheduled.get("message") or "")
@@ -317,7 +319,23 @@ def pod_hint(pod):
         waiting = _get(status, "state", "waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
             return "%s: %s" % (waiting.get("reason"), waiting.get("message") or "")
+    if warning and warning.get("reason"):
+        return "%s: %s" % (warning["reason"], warning.get("message") or "")
     return None
+
+
+def latest_warnings(events):
+    """pod uid -> {reason, message} of its latest Warning event, from core/v1 Event objects."""
+    latest = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if event.get("type") != "Warning" or involved.get("kind") != "Pod" or not involved.get("uid"):
+            continue
+        stamp = event.get("lastTimestamp") or event.get("eventTime") or _get(event, "metadata", "creationTimestamp") or ""
+        current = latest.get(involved["uid"])
+        if current is None or stamp >= current[0]:
+            latest[involved["uid"]] = (stamp, {"reason": event.get("reason"), "message": event.get("message")})
+    return dict((uid, value[1]) for uid, value in latest.items())
 
 
 def is_transient_pull_error(message):
@@ -386,10 +404,11 @@ def template_images(kind, obj):
     return [c.get("image") for c in containers if c.get("image")]
 
 
-def evaluate_workload(kind, obj, pods, replicasets, tracker, now, restart_threshold):
+def evaluate_workload(kind, obj, pods, replicasets, tracker, now, restart_threshold, warnings=None):
     """State of one workload now: a dict with state (complete, failed or waiting), reason, message,
     revision, replicas, image(s), failing_pods (pods of the new revision with confirmed failures),
-    ready (a new-revision pod is Ready) and hint (why it does not progress, when known)."""
+    ready (a new-revision pod is Ready) and hint (why it does not progress, when known; ``warnings`` maps
+    pod uids to their latest Warning event, see latest_warnings)."""
     status = rollout_status(kind, obj)
     images = template_images(kind, obj)
     result = {
@@ -410,7 +429,7 @@ def evaluate_workload(kind, obj, pods, replicasets, tracker, now, restart_thresh
         if _get(pod, "metadata", "deletionTimestamp"):
             continue
         if result["hint"] is None:
-            result["hint"] = pod_hint(pod)
+            result["hint"] = pod_hint(pod, (warnings or {}).get(uid))
         for finding in tracker.confirmed(uid, findings, now):
             key = (uid, finding["container"])
             if key in seen:

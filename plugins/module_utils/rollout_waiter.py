@@ -77,11 +77,13 @@ class RolloutWaiter(object):
         if "Deployment" in self.kinds:
             resources.append(("replicasets", None))
         resources.append(("pods", None))
+        # Events only explain a stuck pod (FailedCreatePodSandBox, FailedMount); the wait does without them.
+        resources.append(("events", None))
         for resource, selector in resources:
             self.store[resource] = {}
             watcher = ResourceWatcher(self.api_client, resource, self.namespace, self.events,
                                       label_selector=selector, watch_seconds=self.watch_seconds,
-                                      clock=self.clock)
+                                      clock=self.clock, optional=resource == "events")
             self.watchers.append(watcher)
             watcher.start()
 
@@ -94,6 +96,9 @@ class RolloutWaiter(object):
         if kind == "fatal":
             raise WaitError(str(message[2]), self.names)
         resource = message[1]
+        if kind == "optional-failed":
+            self.synced.add(resource)
+            return
         if kind == "sync":
             items = message[2]
             self.store[resource] = dict((_key(obj), obj) for obj in items)
@@ -214,6 +219,7 @@ class RolloutWaiter(object):
             elapsed = round(now - started, 1)
             pods = list(self.store["pods"].values())
             replicasets = list(self.store.get("replicasets", {}).values())
+            warnings = rollout.latest_warnings(self.store.get("events", {}).values())
             for target in targets:
                 if target in finished:
                     continue
@@ -225,7 +231,7 @@ class RolloutWaiter(object):
                               "failing_pods": [], "replicas": None, "revision": None, "image": None}
                 else:
                     result = rollout.evaluate_workload(kind, obj, pods, replicasets, tracker, now,
-                                                       self.restart_threshold)
+                                                       self.restart_threshold, warnings)
                 if result.get("ready") and durations[target]["first_ready_s"] is None:
                     durations[target]["first_ready_s"] = elapsed
                 if result["state"] == "complete":

@@ -229,7 +229,7 @@ def test_missing_image_tag_fails_fast_on_the_real_node(
     try:
         run = module_runner(
             MODULE,
-            admin_args(cluster, namespace, names=["broken"], timeout=240, grace=5),
+            admin_args(cluster, namespace, names=["broken"], timeout=180, grace=5),
         )
         finished = time.monotonic()
     finally:
@@ -272,7 +272,7 @@ def test_crashing_container_fails_with_crash_loop_and_log_lines(
             cluster,
             namespace,
             names=["crasher"],
-            timeout=240,
+            timeout=180,
             restart_threshold=20,
             log_lines=5,
         ),

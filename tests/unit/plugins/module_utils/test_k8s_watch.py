@@ -145,3 +145,12 @@ def test_connection_refused_is_retried_not_fatal():
         assert watcher.stats["errors"] >= 1 and watcher.is_alive()
     finally:
         watcher.stop()
+
+
+def test_optional_resource_denied_is_not_fatal(apiserver):
+    apiserver.lists = [403]
+    out = queue.Queue()
+    watcher = k8s_watch.ResourceWatcher(apiserver.client(), "events", "team-a", out, optional=True)
+    watcher.start()
+    kind, resource, error = out.get(timeout=10)
+    assert (kind, resource) == ("optional-failed", "events") and "Forbidden (403)" in str(error)

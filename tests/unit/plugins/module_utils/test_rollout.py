@@ -291,3 +291,29 @@ def test_unschedulable_is_a_hint_not_a_failure():
     result = r.evaluate_workload("Deployment", dep, pods, rs, r.FailureTracker(0), 100.0, 3)
     assert result["state"] == "waiting" and result["hint"] == "Unschedulable: 0/3 nodes are available"
     assert r.progress_line(result) == "backend 3/3 updated, 0/3 available (Unschedulable: 0/3 nodes are available)"
+
+
+def test_latest_warning_event_explains_a_stuck_pod():
+    events = [
+        {"type": "Normal", "reason": "Scheduled", "involvedObject": {"kind": "Pod", "uid": "p-uid"},
+         "lastTimestamp": "2026-01-01T00:00:09Z"},
+        {"type": "Warning", "reason": "FailedMount", "message": "secret x not found",
+         "involvedObject": {"kind": "Pod", "uid": "p-uid"}, "lastTimestamp": "2026-01-01T00:00:01Z"},
+        {"type": "Warning", "reason": "FailedCreatePodSandBox", "message": "runc create failed",
+         "involvedObject": {"kind": "Pod", "uid": "p-uid"}, "lastTimestamp": "2026-01-01T00:00:05Z"},
+        {"type": "Warning", "reason": "ScalingReplicaSet", "involvedObject": {"kind": "Deployment", "uid": "d"}},
+    ]
+    warnings = r.latest_warnings(events)
+    assert warnings == {"p-uid": {"reason": "FailedCreatePodSandBox", "message": "runc create failed"}}
+    creating = pod("p", "x", waiting="ContainerCreating")
+    assert r.pod_hint(creating) is None
+    assert r.pod_hint(creating, warnings["p-uid"]) == "FailedCreatePodSandBox: runc create failed"
+    # the pod's own status wins over events
+    assert r.pod_hint(pod("p", "x", waiting="ImagePullBackOff", message="m"), warnings["p-uid"]) == "ImagePullBackOff: m"
+
+
+def test_evaluate_uses_event_warnings_for_the_hint():
+    dep, pods, rs = _world(waiting="ContainerCreating", available=0)
+    warnings = {"backend-new-1-uid": {"reason": "FailedCreatePodSandBox", "message": "runc create failed"}}
+    result = r.evaluate_workload("Deployment", dep, pods, rs, r.FailureTracker(0), 100.0, 3, warnings)
+    assert result["state"] == "waiting" and result["hint"] == "FailedCreatePodSandBox: runc create failed"

@@ -16,7 +16,7 @@ class FakeWatcher(object):
     fatal = {}
     later = []   # (resource, event_type, obj) delivered after the sync
 
-    def __init__(self, api_client, resource, namespace, out, label_selector=None, watch_seconds=60, clock=None):
+    def __init__(self, api_client, resource, namespace, out, **kwargs):
         self.resource, self.namespace, self.out = resource, namespace, out
         self.stats = {"lists": 1, "watches": 1, "disconnects": 0, "errors": 0, "gone": 0}
         self.last_error = None
@@ -141,3 +141,30 @@ def test_deleted_during_wait(world):
     world.later = [("deployments", "DELETED", deployment(revision="3"))]
     result = waiter(timeout=5)[0].run()
     assert result["workloads"][0]["reason"] == "Deleted" and result["failed"]
+
+
+def test_events_are_optional(world):
+    healthy_world(world)
+    world.fatal = {"events": "Forbidden (403): events is forbidden"}
+    original = FakeWatcher.start
+
+    def start(self):
+        if self.resource == "events":
+            self.out.put(("optional-failed", "events", None))
+            return
+        original(self)
+    world.start = start
+    try:
+        assert waiter()[0].run()["workloads"][0]["state"] == "complete"
+    finally:
+        world.start = original
+
+
+def test_timeout_hint_from_a_warning_event(world):
+    healthy_world(world, available=0)
+    world.world["pods"][0]["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    world.world["events"] = [{"type": "Warning", "reason": "FailedCreatePodSandBox", "message": "runc failed",
+                              "involvedObject": {"kind": "Pod", "uid": "backend-new-1-uid"},
+                              "metadata": {"uid": "e1"}}]
+    result = waiter(timeout=0.6)[0].run()
+    assert result["msg"].endswith("(FailedCreatePodSandBox: runc failed)")
