@@ -190,13 +190,27 @@ gen_kubeconfigs() {
 
 # --- control plane -----------------------------------------------------------
 
+# healthy_or_stop NAME CHECK...: true if NAME runs and CHECK passes within 30 s
+# (a busy daemon is given time, not restarted); otherwise stop it and be false.
+healthy_or_stop() {
+  local name=$1
+  shift
+  if is_running "$name"; then
+    if wait_for "$name to be healthy" 30 "$@"; then
+      return 0
+    fi
+    log "$name runs but is unhealthy: restarting it"
+  fi
+  stop_daemon "$name"
+  return 1
+}
+
 etcd_ok() { curl -fsS -m 3 "$ETCD_CLIENT/health" | grep -q '"health":"true"'; }
 apiserver_ok() { curl -fsS -m 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$APISERVER/readyz" | grep -qx ok; }
 secure_healthz_ok() { curl -fsSk -m 3 "https://127.0.0.1:$1/healthz" | grep -qx ok; }
 
 start_etcd() {
-  is_running etcd && etcd_ok && return 0
-  stop_daemon etcd
+  healthy_or_stop etcd etcd_ok && return 0
   mkdir -p "$STATE_DIR/etcd"
   chmod 0700 "$STATE_DIR/etcd"
   # --unsafe-no-fsync: a throwaway test cluster on a shared 2-core machine;
@@ -214,8 +228,7 @@ start_etcd() {
 
 start_apiserver() {
   local node_ip=$1
-  is_running kube-apiserver && apiserver_ok && return 0
-  stop_daemon kube-apiserver
+  healthy_or_stop kube-apiserver apiserver_ok && return 0
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --advertise-address "$node_ip" --bind-address 0.0.0.0 --secure-port "$APISERVER_PORT" \
     --etcd-servers "$ETCD_CLIENT" \
@@ -237,8 +250,7 @@ start_apiserver() {
 }
 
 start_controller_manager() {
-  is_running kube-controller-manager && secure_healthz_ok 10257 && return 0
-  stop_daemon kube-controller-manager
+  healthy_or_stop kube-controller-manager secure_healthz_ok 10257 && return 0
   local kc=$CONF/controller-manager.kubeconfig
   start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
@@ -252,8 +264,7 @@ start_controller_manager() {
 }
 
 start_scheduler() {
-  is_running kube-scheduler && secure_healthz_ok 10259 && return 0
-  stop_daemon kube-scheduler
+  healthy_or_stop kube-scheduler secure_healthz_ok 10259 && return 0
   local kc=$CONF/scheduler.kubeconfig
   start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
@@ -447,7 +458,7 @@ EOF
 
 containerd_ok() { "$CRICTL_BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 5s info >/dev/null 2>&1; }
 kubelet_ok() { curl -fsS -m 3 http://127.0.0.1:10248/healthz | grep -qx ok; }
-kube_proxy_ok() { curl -fsS -m 3 http://127.0.0.1:10256/healthz >/dev/null; }
+kube_proxy_ok() { curl -fsS -m 3 http://127.0.0.1:10256/livez >/dev/null; }
 coredns_ok() { busybox nslookup "kubernetes.default.svc.cluster.local" "$1" 2>/dev/null | grep -q "$KUBERNETES_SVC_IP"; }
 
 ensure_pause_image() {
@@ -487,6 +498,10 @@ state = "$CONTAINERD_STATE"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   enable_unprivileged_ports = true
+  # Processes here lack CAP_SYS_RESOURCE: nobody may lower oom_score_adj
+  # below 0, and runc fails on the kubelet's negative values (-998 for pod
+  # sandboxes). Clamp them to containerd's own score (0) instead.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -552,6 +567,8 @@ clusterDomain: cluster.local
 clusterDNS: ["$DNS_SVC_IP"]
 resolvConf: /etc/resolv.conf
 failSwapOn: false
+# No CAP_SYS_RESOURCE on this machine: a negative score cannot be set.
+oomScoreAdj: 0
 staticPodPath: ""
 serializeImagePulls: false
 imageGCHighThresholdPercent: 95
@@ -580,6 +597,7 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 clusterCIDR: $POD_CIDR
+oomScoreAdj: 0
 clientConnection:
   kubeconfig: "$CONF/kube-proxy.kubeconfig"
 # NodePorts answer on 127.0.0.1 (route_localnet) and on the node IP.
@@ -609,8 +627,7 @@ EOF
 }
 
 start_containerd() {
-  is_running containerd && containerd_ok && return 0
-  stop_daemon containerd
+  healthy_or_stop containerd containerd_ok && return 0
   mkdir -p "$CONTAINERD_ROOT" "$CONTAINERD_STATE"
   start_daemon containerd containerd --config "$CONF/containerd.toml" --log-level warn
   wait_for_daemon containerd "containerd CRI on $CONTAINERD_SOCK" 60 containerd_ok
@@ -618,8 +635,7 @@ start_containerd() {
 
 start_kubelet() {
   local node_ip=$1
-  is_running kubelet && kubelet_ok && return 0
-  stop_daemon kubelet
+  healthy_or_stop kubelet kubelet_ok && return 0
   mkdir -p "$KUBELET_ROOT"
   start_daemon kubelet "$K8S_BIN/kubelet" \
     --config "$CONF/kubelet.yaml" --kubeconfig "$CONF/node.kubeconfig" \
@@ -629,16 +645,14 @@ start_kubelet() {
 }
 
 start_kube_proxy() {
-  is_running kube-proxy && kube_proxy_ok && return 0
-  stop_daemon kube-proxy
+  healthy_or_stop kube-proxy kube_proxy_ok && return 0
   start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$CONF/kube-proxy.yaml" --v=1
   wait_for_daemon kube-proxy "kube-proxy healthz" 60 kube_proxy_ok
 }
 
 start_coredns() {
   local node_ip=$1
-  is_running coredns && coredns_ok "$node_ip" && return 0
-  stop_daemon coredns
+  healthy_or_stop coredns coredns_ok "$node_ip" && return 0
   start_daemon coredns "$COREDNS_BIN/coredns" -conf "$CONF/Corefile"
   wait_for_daemon coredns "CoreDNS to answer on $node_ip:53" 60 coredns_ok "$node_ip"
 }
@@ -751,11 +765,18 @@ cmd_down() {
   if [[ -x $K8S_BIN/kube-proxy ]]; then
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
+  # kube-proxy --cleanup leaves the localhost NodePort guard chain behind.
+  local hook
+  for hook in INPUT OUTPUT; do
+    while iptables -w 5 -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
+  done
+  iptables -w 5 -F KUBE-FIREWALL 2>/dev/null || true
+  iptables -w 5 -X KUBE-FIREWALL 2>/dev/null || true
   stop_daemon kwok
   ip route delete unreachable "$KWOK_POD_CIDR" 2>/dev/null || true
   stop_daemon kube-scheduler
   stop_daemon kube-controller-manager
-  stop_daemon kube-apiserver 30
+  stop_daemon kube-apiserver 15
   stop_daemon etcd 30
   "$LC_DIR/docker.sh" down
   log "cluster down"

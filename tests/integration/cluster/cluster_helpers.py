@@ -84,6 +84,22 @@ def is_available(dep: dict[str, Any], replicas: int) -> bool:
     )
 
 
+def wait_available(
+    cluster, namespace: str, name: str, replicas: int, timeout: float = 180
+) -> dict[str, Any]:
+    """Wait until the Deployment's rollout is complete; return its final state."""
+
+    def check():
+        dep = deployment_status(cluster, namespace, name)
+        return dep if is_available(dep, replicas) else None
+
+    return wait_until(
+        check,
+        timeout=timeout,
+        what=f"Deployment {name} to be Available with {replicas} replicas",
+    )
+
+
 def pods(cluster, namespace: str, app: str) -> list[dict[str, Any]]:
     return cluster.kubectl_json("-n", namespace, "get", "pods", "-l", f"app={app}")[
         "items"

@@ -11,6 +11,7 @@ from cluster_helpers import (
     deployment_status,
     is_available,
     pods,
+    wait_available,
     wait_until,
     waiting_reasons,
 )
@@ -64,15 +65,7 @@ def test_three_replicas_become_available_within_60s(cluster, namespace):
         deployment(cluster, "web", "registry.invalid/web:1", replicas=3, kwok=True),
         namespace,
     )
-    dep = wait_until(
-        lambda: (
-            (d := deployment_status(cluster, namespace, "web"))
-            if is_available(d, 3)
-            else None
-        ),
-        timeout=60,
-        what="Deployment web to be Available with 3 replicas",
-    )
+    dep = wait_available(cluster, namespace, "web", 3, timeout=60)
     assert time.monotonic() - start < 60
     assert dep["status"]["updatedReplicas"] == 3
     assert dep["status"]["availableReplicas"] == 3

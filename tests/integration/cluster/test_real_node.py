@@ -14,6 +14,7 @@ from cluster_helpers import (
     deployment_status,
     is_available,
     pods,
+    wait_available,
     wait_until,
     waiting_reasons,
 )
@@ -65,18 +66,6 @@ def get(url, timeout=5.0):
         req, timeout=timeout
     ) as resp:  # noqa: S310 - loopback only
         return resp.status, resp.read().decode()
-
-
-def wait_available(cluster, namespace, name, replicas, timeout=180):
-    return wait_until(
-        lambda: (
-            (d := deployment_status(cluster, namespace, name))
-            if is_available(d, replicas)
-            else None
-        ),
-        timeout=timeout,
-        what=f"Deployment {name} to be Available with {replicas} replicas",
-    )
 
 
 def node_port(cluster, namespace, name):
