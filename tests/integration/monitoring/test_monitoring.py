@@ -616,3 +616,202 @@ def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_p
         # later runs do not believe the operator API is still there.
         for cache in Path(os.environ.get("TMPDIR", "/tmp")).glob("k8srcp-*.json"):
             cache.unlink(missing_ok=True)
+
+
+def free_port():
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_applied_config_discovers_with_the_service_account_token(
+    cluster, namespace, tmp_path, backend_image
+):
+    """The configuration and RBAC the role applied, run by the built image with Prometheus' own token.
+
+    Independent of the real node: Prometheus runs in Docker on the host network with the in-cluster
+    environment of its ServiceAccount (token from the TokenRequest API, the cluster CA), so discovery
+    goes through the real API server and the ClusterRole the role applied; the backend is a container
+    behind a selector-less Service and a hand-made EndpointSlice.
+    """
+    variables = role_vars(
+        namespace,
+        dict(cluster.real_node_selector),
+        "upstream",
+        monitoring_prometheus_replicas=0,
+        monitoring_wait=False,
+    )
+    (tmp_path / "role").mkdir()
+    Role(tmp_path / "role", cluster.kubeconfig, variables).run()
+    config_dir = tmp_path / "prometheus"
+    (config_dir / "rules").mkdir(parents=True)
+    for cm, key, target in (
+        ("prometheus-config", "prometheus.yml", config_dir / "prometheus.yml"),
+        (
+            "prometheus-rules",
+            "alerting-rules.yml",
+            config_dir / "rules/alerting-rules.yml",
+        ),
+    ):
+        target.write_text(
+            cluster.kubectl_json("-n", namespace, "get", "configmap", cm)["data"][key]
+        )
+    sa_dir = tmp_path / "serviceaccount"
+    sa_dir.mkdir()
+    token = cluster.kubectl_run(
+        "-n", namespace, "create", "token", "prometheus", "--duration=1h"
+    ).stdout.strip()
+    (sa_dir / "token").write_text(token)
+    kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = urllib.parse.urlparse(kubeconfig["clusters"][0]["cluster"]["server"])
+    import base64  # pylint: disable=import-outside-toplevel
+
+    (sa_dir / "ca.crt").write_bytes(
+        base64.b64decode(
+            kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+        )
+    )
+    (sa_dir / "namespace").write_text(namespace)
+    for path in (config_dir, sa_dir):
+        run(["chmod", "-R", "a+rX", str(path)])
+    suffix = uuid.uuid4().hex[:6]
+    backend, prom = f"it-mon-backend-{suffix}", f"it-mon-prometheus-{suffix}"
+    port = free_port()
+    try:
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                backend,
+                "--read-only",
+                "--tmpfs",
+                "/tmp",
+                "--user",
+                "1001",
+                "--cap-drop",
+                "ALL",
+                "-e",
+                "READY_CHECK_DEPENDENCIES=false",
+                backend_image,
+            ]
+        )
+        ip = run(
+            [
+                "docker",
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                backend,
+            ]
+        ).stdout.strip()
+        labels = {
+            "app.kubernetes.io/name": "backend",
+            "app.kubernetes.io/part-of": "intelligent-agent",
+        }
+        cluster.apply(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": "backend",
+                        "namespace": namespace,
+                        "labels": labels,
+                    },
+                    "spec": {
+                        "ports": [{"name": "http", "port": 5000, "targetPort": 5000}]
+                    },
+                },
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": "backend-docker",
+                        "namespace": namespace,
+                        "labels": {"kubernetes.io/service-name": "backend"},
+                    },
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+                    "ports": [{"name": "http", "port": 5000, "protocol": "TCP"}],
+                },
+            ]
+        )
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                prom,
+                "--network",
+                "host",
+                "--read-only",
+                "--user",
+                "65534",
+                "--cap-drop",
+                "ALL",
+                "--tmpfs",
+                "/prometheus:uid=65534,gid=65534",
+                "-e",
+                f"KUBERNETES_SERVICE_HOST={server.hostname}",
+                "-e",
+                f"KUBERNETES_SERVICE_PORT={server.port}",
+                "-v",
+                f"{config_dir}:/etc/prometheus:ro",
+                "-v",
+                f"{sa_dir}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+                PROMETHEUS_IMAGE,
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ]
+        )
+        base = f"http://127.0.0.1:{port}"
+        waited = wait_for(
+            "backend discovered through the API server and up",
+            lambda: [
+                t
+                for t in active_targets(base)
+                if t["labels"]["job"] == BACKEND_JOB and t["health"] == "up"
+            ],
+            timeout=120,
+        )
+        print(
+            f"\nbackend up {waited:.1f}s after Prometheus started (token of ServiceAccount prometheus)"
+        )
+        logs = run(["docker", "logs", prom], check=False)
+        assert "forbidden" not in (logs.stdout + logs.stderr).lower(), (
+            logs.stdout + logs.stderr
+        )[-3000:]
+        cluster.kubectl_run(
+            "-n", namespace, "delete", "endpointslice", "backend-docker"
+        )
+        started = time.monotonic()
+
+        def firing():
+            status, body = prom_get(base, "/api/v1/alerts")
+            return [
+                a
+                for a in body["data"]["alerts"]
+                if a["labels"]["alertname"] == "ApplicationDown"
+                and a["labels"].get("job") == BACKEND_JOB
+                and a["state"] == "firing"
+            ]
+
+        wait_for("ApplicationDown firing", firing, timeout=120)
+        print(
+            f"ApplicationDown firing {time.monotonic() - started:.1f}s after the backend's endpoint was removed"
+        )
+    finally:
+        run(["docker", "rm", "-f", backend, prom], check=False)
+        cluster.kubectl_run(
+            "delete",
+            "clusterrole,clusterrolebinding",
+            f"intelligent-agent-{namespace}-prometheus",
+            "--ignore-not-found",
+            check=False,
+        )
