@@ -33,7 +33,8 @@ description:
   - Progress lines (for example C(backend 3/5 updated, 2/5 available)) are printed while it waits when the
     task runs on the controller (C(connection=local), as in AWX); the action plugin of the same name does it.
   - Needs C(get), C(list) and C(watch) on the workloads, replicasets and pods of the namespace, and C(get) on
-    C(pods/log) for the log lines.
+    C(pods/log) for the log lines. C(list) and C(watch) on events are used when allowed, to explain a pod that
+    does not start (FailedCreatePodSandBox, FailedMount), and skipped otherwise.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
@@ -203,7 +204,8 @@ workloads:
       type: str
       sample: successfully rolled out
     hint:
-      description: Why a waiting or timed-out workload does not progress, when a pod says so (e.g. Unschedulable).
+      description: Why a waiting or timed-out workload does not progress, when a pod or its latest Warning event
+        says so (e.g. Unschedulable, FailedCreatePodSandBox).
       type: str
       returned: when known
     image:
