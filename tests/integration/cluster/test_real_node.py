@@ -121,8 +121,12 @@ def test_pods_resolve_service_names_through_cluster_dns(
     wait_available(cluster, namespace, "web", 1)
     (pod,) = pods(cluster, namespace, "web")
     name = pod["metadata"]["name"]
+    cluster_ip = cluster.kubectl_json("-n", namespace, "get", "service", "web")["spec"][
+        "clusterIP"
+    ]
+    fqdn = f"web.{namespace}.svc.cluster.local"
 
-    def fetch(host):
+    def in_pod(script):
         proc = cluster.kubectl_run(
             "-n",
             namespace,
@@ -130,24 +134,33 @@ def test_pods_resolve_service_names_through_cluster_dns(
             name,
             "--",
             "/bin/busybox",
-            "wget",
-            "-q",
-            "-T",
-            "5",
-            "-O",
-            "-",
-            f"http://{host}/",
+            "sh",
+            "-c",
+            script,
             check=False,
             timeout=60,
         )
         return proc.stdout if proc.returncode == 0 else None
 
-    # Short name (search path), and the fully qualified name, via the ClusterIP.
-    body = wait_until(
-        lambda: fetch("web"), timeout=60, what="the pod to reach Service web by name"
+    # CoreDNS (kube-dns Service 10.96.0.10) answers with the Service's ClusterIP.
+    answer = wait_until(
+        lambda: in_pod(f"/bin/busybox nslookup {fqdn}"),
+        timeout=60,
+        what=f"{fqdn} to resolve",
     )
-    assert body == "hello from v1\n"
-    assert fetch(f"web.{namespace}.svc.cluster.local") == "hello from v1\n"
+    assert cluster_ip in answer
+
+    # HTTP by the short name (resolv.conf search path) and by the full name,
+    # through kube-proxy's ClusterIP rules (hairpin to the pod itself).
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {} 80"
+    for host in ("web", fqdn):
+        body = wait_until(
+            lambda host=host: in_pod(request.format(host)),
+            timeout=60,
+            what=f"the pod to reach http://{host}/",
+        )
+        assert body.startswith("HTTP/1.")
+        assert body.endswith("hello from v1\n")
 
 
 def test_missing_image_tag_yields_real_image_pull_backoff(

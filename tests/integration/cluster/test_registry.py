@@ -15,6 +15,19 @@ def _get_json(url):
         return json.load(resp)
 
 
+def _catalog(registry):
+    """All repositories, following the registry's pagination (at most 1000 a page)."""
+    repos, last = [], ""
+    while True:
+        page = _get_json(f"http://{registry}/v2/_catalog?n=1000&last={last}")[
+            "repositories"
+        ]
+        repos += page
+        if len(page) < 1000:
+            return repos
+        last = page[-1]
+
+
 def test_docker_push_to_local_registry_is_listed_in_catalog(cluster, tmp_path):
     shutil.copy("/bin/busybox", tmp_path / "busybox")
     (tmp_path / "Dockerfile").write_text(
@@ -23,7 +36,6 @@ def test_docker_push_to_local_registry_is_listed_in_catalog(cluster, tmp_path):
     repo = f"it/push-{uuid.uuid4().hex[:8]}"
     build_and_push(tmp_path, f"{cluster.registry}/{repo}:1.0")
 
-    catalog = _get_json(f"http://{cluster.registry}/v2/_catalog?n=100000")
-    assert repo in catalog["repositories"]
+    assert repo in _catalog(cluster.registry)
     tags = _get_json(f"http://{cluster.registry}/v2/{repo}/tags/list")
     assert tags == {"name": repo, "tags": ["1.0"]}
