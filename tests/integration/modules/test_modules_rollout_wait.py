@@ -154,7 +154,12 @@ def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
     # so the wait has something to measure.
     cluster.apply(
         [
-            deployment(n, "%s/it/%s:1" % (cluster.registry, n), replicas=2, min_ready_seconds=10)
+            deployment(
+                n,
+                "%s/it/%s:1" % (cluster.registry, n),
+                replicas=2,
+                min_ready_seconds=10,
+            )
             for n in names
         ],
         namespace=namespace,
@@ -185,7 +190,13 @@ def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
             <= run.result["elapsed_s"] + 0.1
         )
         assert durations["complete_s"] < 60
-    print("\n".join(line for line in run.output.splitlines() if "rollout_wait [localhost]" in line))
+    print(
+        "\n".join(
+            line
+            for line in run.output.splitlines()
+            if "rollout_wait [localhost]" in line
+        )
+    )
     assert (
         "rollout_wait [localhost]: waiting for 3 workload(s) in namespace %s"
         % namespace
@@ -291,9 +302,12 @@ def test_crashing_container_fails_with_crash_loop_and_log_lines(
     assert run.result["msg"].startswith("crasher: CrashLoopBackOff in container app (")
 
 
-def test_fail_fast_classes_on_kwok_pods_without_stopping(cluster, namespace, module_runner):
+def test_fail_fast_classes_on_kwok_pods_without_stopping(
+    cluster, namespace, module_runner
+):
     """kwok's failure markers (hack/local-cluster/kwok/stages.yaml) give pods the waiting reasons of a
-    broken image and of a crash loop; with stop_on_failure false every outcome is reported."""
+    broken image and of a crash loop; with stop_on_failure false every outcome is reported.
+    """
     registry = cluster.registry
     cluster.apply(
         [
@@ -305,19 +319,39 @@ def test_fail_fast_classes_on_kwok_pods_without_stopping(cluster, namespace, mod
     )
     run = module_runner(
         MODULE,
-        admin_args(cluster, namespace, names=["fine", "pullfail", "crashy"], timeout=180, grace=2,
-                   stop_on_failure=False, log_lines=3),
+        admin_args(
+            cluster,
+            namespace,
+            names=["fine", "pullfail", "crashy"],
+            timeout=180,
+            grace=2,
+            stop_on_failure=False,
+            log_lines=3,
+        ),
     )
-    print("kwok failures: module %ss: %s" % (run.result.get("elapsed_s"), run.result.get("msg")))
+    print(
+        "kwok failures: module %ss: %s"
+        % (run.result.get("elapsed_s"), run.result.get("msg"))
+    )
     assert run.failed
-    outcome = dict((w["name"], (w["state"], w["reason"])) for w in run.result["workloads"])
-    assert outcome == {"fine": ("complete", None), "pullfail": ("failed", "ImagePullBackOff"),
-                       "crashy": ("failed", "CrashLoopBackOff")}
+    outcome = dict(
+        (w["name"], (w["state"], w["reason"])) for w in run.result["workloads"]
+    )
+    assert outcome == {
+        "fine": ("complete", None),
+        "pullfail": ("failed", "ImagePullBackOff"),
+        "crashy": ("failed", "CrashLoopBackOff"),
+    }
     assert sorted(run.result["failed_workloads"]) == ["crashy", "pullfail"]
     crashy = [w for w in run.result["workloads"] if w["name"] == "crashy"][0]
     assert "last exit code 1" in crashy["failing_pods"][0]["message"]
-    assert run.result["msg"].startswith("crashy: CrashLoopBackOff in container app (1 restarts)")
-    assert "pullfail: ImagePullBackOff for image %s/it/pullfail:kwok-fail-1" % registry in run.result["msg"]
+    assert run.result["msg"].startswith(
+        "crashy: CrashLoopBackOff in container app (1 restarts)"
+    )
+    assert (
+        "pullfail: ImagePullBackOff for image %s/it/pullfail:kwok-fail-1" % registry
+        in run.result["msg"]
+    )
 
 
 def test_forbidden_namespace_and_missing_workload_are_named(
@@ -395,7 +429,9 @@ def test_apiserver_restart_during_the_wait_does_not_fail_it(
     )
     started = time.monotonic()
     runner.start()
-    time.sleep(8)  # the module is watching by now; the pod counts as available after 30 s
+    time.sleep(
+        8
+    )  # the module is watching by now; the pod counts as available after 30 s
     restart = subprocess.run(
         command, capture_output=True, text=True, timeout=300, check=False
     )
@@ -455,7 +491,9 @@ class ApiserverOutageProxy:
                 self.sockets.update((client, upstream))
                 self.accepted += 1
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(src, dst), daemon=True
+                ).start()
 
     def _pump(self, src, dst):
         try:
@@ -493,22 +531,34 @@ class ApiserverOutageProxy:
         self.listener.close()
 
 
-def test_apiserver_outage_during_the_wait_does_not_fail_it(cluster, namespace, module_runner, deployer_env):
+def test_apiserver_outage_during_the_wait_does_not_fail_it(
+    cluster, namespace, module_runner, deployer_env
+):
     """Every connection to the apiserver is cut and refused for 8 s in the middle of the wait."""
     server = urlsplit(deployer_env["K8S_AUTH_HOST"])
     proxy = ApiserverOutageProxy(server.hostname, server.port or 443)
     env = dict(deployer_env, K8S_AUTH_HOST="https://127.0.0.1:%d" % proxy.port)
-    cluster.apply(deployment("steady", "%s/it/steady:1" % cluster.registry, min_ready_seconds=25),
-                  namespace=namespace)
+    cluster.apply(
+        deployment("steady", "%s/it/steady:1" % cluster.registry, min_ready_seconds=25),
+        namespace=namespace,
+    )
     outcome = {}
     runner = threading.Thread(
-        target=lambda: outcome.update(run=module_runner(
-            MODULE, {"namespace": namespace, "names": ["steady"], "timeout": 240}, env=env)),
-        daemon=True)
+        target=lambda: outcome.update(
+            run=module_runner(
+                MODULE,
+                {"namespace": namespace, "names": ["steady"], "timeout": 240},
+                env=env,
+            )
+        ),
+        daemon=True,
+    )
     started = time.monotonic()
     runner.start()
     deadline = time.monotonic() + 90
-    while proxy.accepted < 3 and time.monotonic() < deadline:  # lists and watches are connected
+    while (
+        proxy.accepted < 3 and time.monotonic() < deadline
+    ):  # lists and watches are connected
         time.sleep(0.2)
     assert proxy.accepted >= 3, "the module never connected through the proxy"
     time.sleep(1)
@@ -517,8 +567,16 @@ def test_apiserver_outage_during_the_wait_does_not_fail_it(cluster, namespace, m
     runner.join(300)
     proxy.close()
     run = outcome["run"]
-    print("apiserver outage %.1f-%.1fs into the run; wait took %ss; watch counters %s; %s" % (
-        cut_at, cut_at + 8, run.result.get("elapsed_s"), run.result.get("watch"), run.result.get("msg")))
+    print(
+        "apiserver outage %.1f-%.1fs into the run; wait took %ss; watch counters %s; %s"
+        % (
+            cut_at,
+            cut_at + 8,
+            run.result.get("elapsed_s"),
+            run.result.get("watch"),
+            run.result.get("msg"),
+        )
+    )
     assert not run.failed, run.result.get("msg")
     assert run.result["workloads"][0]["state"] == "complete"
     watch = run.result["watch"]
