@@ -766,12 +766,14 @@ cmd_down() {
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
   # kube-proxy --cleanup leaves the localhost NodePort guard chain behind.
-  local hook
-  for hook in INPUT OUTPUT; do
-    while iptables -w 5 -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
+  local ipt hook
+  for ipt in iptables ip6tables; do
+    for hook in INPUT OUTPUT; do
+      while "$ipt" -w 5 -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
+    done
+    "$ipt" -w 5 -F KUBE-FIREWALL 2>/dev/null || true
+    "$ipt" -w 5 -X KUBE-FIREWALL 2>/dev/null || true
   done
-  iptables -w 5 -F KUBE-FIREWALL 2>/dev/null || true
-  iptables -w 5 -X KUBE-FIREWALL 2>/dev/null || true
   stop_daemon kwok
   ip route delete unreachable "$KWOK_POD_CIDR" 2>/dev/null || true
   stop_daemon kube-scheduler

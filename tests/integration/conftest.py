@@ -133,6 +133,18 @@ class Cluster:
         )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cluster_restart: takes the local cluster down and up again; runs after all other tests",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that restart the cluster last, so they disturb no other test."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster_restart") is not None)
+
+
 def _read_env(output: str) -> dict[str, str]:
     values = {}
     for line in output.splitlines():

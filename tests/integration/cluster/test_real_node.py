@@ -36,7 +36,9 @@ def http_server(cluster, name, image, replicas=1, **kwargs):
         "readinessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 1,
-            "failureThreshold": 1,
+            # Generous: a busy 2-core machine must not make a ready pod flap.
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
             "successThreshold": 1,
         },
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
@@ -244,7 +246,7 @@ def _load(
     next_at = time.monotonic()
     while not stop.is_set() and time.monotonic() < deadline:
         try:
-            status, body = get(url, timeout=5)
+            status, body = get(url, timeout=10)
             if status == 200:
                 result.ok += 1
                 result.bodies[body.strip()] = result.bodies.get(body.strip(), 0) + 1

@@ -1,0 +1,114 @@
+"""Issue 3/4: cluster-down stops everything it started; cluster-up warm-starts.
+
+Marked ``cluster_restart``: tests/integration/conftest.py runs it after every
+other integration test of the session, because it takes the cluster down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cluster_restart
+
+CLUSTER_SH = (
+    Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
+)
+
+
+def _recorded(state_dir: Path) -> dict[str, int]:
+    pids = {}
+    for pidfile in (state_dir / "pids").glob("*.pid"):
+        text = pidfile.read_text().strip()
+        if text.isdigit():
+            pids[pidfile.stem] = int(text)
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _processes_using(paths: list[str]) -> list[str]:
+    """Processes whose executable or command line names one of PATHS."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            exe = os.readlink(proc / "exe")
+            cmdline = (
+                (proc / "cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
+        except OSError:
+            continue
+        if any(exe.startswith(p) or p in cmdline for p in paths):
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLUSTER_SH), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cluster_down_stops_everything_and_warm_up_is_under_60s(cluster):
+    before = _recorded(cluster.state_dir)
+    expected = {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    }
+    expected |= {"dockerd", "registry"}
+    if cluster.real_node:
+        expected |= {"containerd", "kubelet", "kube-proxy", "coredns"}
+    assert expected <= set(before), sorted(before)
+
+    down = _run("down", timeout=600)
+    assert down.returncode == 0, down.stderr[-4000:]
+
+    still = {name: pid for name, pid in before.items() if _alive(pid)}
+    assert still == {}, f"still running after cluster-down: {still}"
+    cache = str(Path(cluster.kubectl).parents[2])  # ~/.cache/intelligent-agent-platform
+    leftovers = _processes_using(
+        [cache, cluster.containerd_sock, str(cluster.state_dir)]
+    )
+    assert leftovers == [], leftovers
+    assert not Path("/sys/class/net/cni0").exists(), "cni0 bridge left behind"
+    rules = subprocess.run(
+        ["iptables-save"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert [line for line in rules.splitlines() if "KUBE-" in line] == []
+    netns = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert [line for line in netns.splitlines() if line.startswith("cni-")] == []
+    status = _run("status", timeout=120)
+    assert status.returncode != 0
+
+    start = time.monotonic()
+    up = _run("up", timeout=600)
+    elapsed = time.monotonic() - start
+    assert up.returncode == 0, up.stderr[-4000:]
+    assert f"export KUBECONFIG={cluster.kubeconfig}" in up.stdout
+    assert elapsed < 60, f"warm start took {elapsed:.1f} s"
+    assert cluster.kubectl_run("get", "--raw", "/readyz").stdout.strip() == "ok"
+    assert _run("status", timeout=120).returncode == 0
