@@ -628,6 +628,9 @@ EOF
 
 start_containerd() {
   healthy_or_stop containerd containerd_ok && return 0
+  # A containerd that is not running left nothing that runs: clear what an
+  # earlier, killed run may have left behind before starting afresh.
+  clean_node_leftovers
   mkdir -p "$CONTAINERD_ROOT" "$CONTAINERD_STATE"
   start_daemon containerd containerd --config "$CONF/containerd.toml" --log-level warn
   wait_for_daemon containerd "containerd CRI on $CONTAINERD_SOCK" 60 containerd_ok
@@ -732,14 +735,28 @@ cleanup_real_node() {
     fi
   fi
   stop_daemon containerd 30
-  # Shims and containers that outlived containerd: their PIDs are recorded by
-  # containerd itself in its state directory.
-  local f pid
+  clean_node_leftovers
+}
+
+# clean_node_leftovers: with containerd stopped (or killed earlier), remove
+# what the real node's pods left: containers and shims (by the PIDs containerd
+# recorded, verified against the container ID), mounts, network namespaces,
+# the CNI bridge and IPAM state, containerd's runtime state directory.
+clean_node_leftovers() {
+  local f pid id dir
   for f in "$CONTAINERD_STATE"/io.containerd.runtime.v2.task/*/*/init.pid \
     "$CONTAINERD_STATE"/io.containerd.runtime.v2.task/*/*/shim.pid; do
     [[ -f $f ]] || continue
+    dir=$(dirname "$f")
+    id=$(basename "$dir")
     pid=$(cat "$f" 2>/dev/null || true)
-    if [[ $pid =~ ^[0-9]+$ ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    # Only a process that still belongs to that container (its cgroup or its
+    # shim command line names the ID): a reused PID is never signalled.
+    if grep -qF "$id" "/proc/$pid/cgroup" 2>/dev/null ||
+      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-id $id"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   done
   # Unmount everything below the node's directories (deepest first).
   local m
