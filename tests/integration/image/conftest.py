@@ -1,5 +1,6 @@
 """Fixtures of the image integration tests: the local Docker engine and registry, the base images,
-and runs of the image role (ansible-playbook) into a repository namespace unique to the session."""
+and runs of the image role (ansible-playbook) into a repository namespace unique to the session.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import time
 import uuid
 
 import pytest
-from image_helpers import REGISTRY, ROOT, Containers, Role, http, manifest_digest, registry_tags, run
+from image_helpers import (
+    REGISTRY,
+    ROOT,
+    Containers,
+    Role,
+    http,
+    manifest_digest,
+    registry_tags,
+    run,
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +49,24 @@ def role(registry, run_id, tmp_path_factory):
     namespace = f"it-image-{run_id}"
     runner = Role(tmp_path_factory.mktemp("image-role"), namespace)
     yield runner
-    # Clean up: the session's images in the local engine and its manifests in the registry.
+    # Clean up (best effort, never an error): the session's images in the local engine and its
+    # manifests in the registry.
+    try:
+        _cleanup(namespace)
+    except Exception as exc:  # pylint: disable=broad-except
+        print(f"\nimage tests: cleanup of {namespace} incomplete: {exc!r}")
+
+
+def _cleanup(namespace):
     prefix = f"{REGISTRY}/{namespace}/"
     listed = run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], check=False
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        check=False,
+        timeout=120,
     ).stdout.split()
     images = [ref for ref in listed if ref.startswith(prefix)]
     if images:
-        run(["docker", "rmi", "-f", *images], check=False)
+        run(["docker", "rmi", "-f", *images], check=False, timeout=300)
     for name in (
         "frontend",
         "backend",

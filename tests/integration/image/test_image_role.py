@@ -8,7 +8,6 @@ import json
 
 from image_helpers import REGISTRY, manifest_digest, registry_tags, run
 
-
 BASE_CHECKS = {
     "debian-python": "python3 -c 'import ssl, http.server, json; print(\"ok\")'",
     "debian-nginx": "nginx -t -q -e /dev/stderr && command -v wget >/dev/null && echo ok",
@@ -19,13 +18,34 @@ BASE_CHECKS = {
 def test_base_images_are_in_the_registry_and_run_as_1001_read_only(registry):
     for name, check in BASE_CHECKS.items():
         ref = f"{registry}/base/{name}:bookworm"
-        assert manifest_digest(f"base/{name}", "bookworm"), f"{ref} is not in the registry"
+        assert manifest_digest(
+            f"base/{name}", "bookworm"
+        ), f"{ref} is not in the registry"
         proc = run(
-            ["docker", "run", "--rm", "--read-only", "--user", "1001", "--cap-drop", "ALL", "--tmpfs", "/tmp",
-             "--network", "none", "--entrypoint", "/bin/sh", ref, "-c", check],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--read-only",
+                "--user",
+                "1001",
+                "--cap-drop",
+                "ALL",
+                "--tmpfs",
+                "/tmp",
+                "--network",
+                "none",
+                "--entrypoint",
+                "/bin/sh",
+                ref,
+                "-c",
+                check,
+            ],
             timeout=300,
         )
-        assert proc.stdout.strip().endswith("ok"), f"{name}: {proc.stdout} {proc.stderr}"
+        assert proc.stdout.strip().endswith(
+            "ok"
+        ), f"{name}: {proc.stdout} {proc.stderr}"
 
 
 def test_role_builds_both_images_and_pushes_version_and_commit_tags(release):

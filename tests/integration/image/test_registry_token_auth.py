@@ -2,7 +2,8 @@
 fetches a pull token from the token service (with the credentials, scoped to the planned
 repositories) and sends it on the manifest lookups. No open-source registry we can run here issues
 tokens without a separate token server, so this test serves the protocol from a small HTTP server and
-runs the role in check mode against it (lookups, login and logout are real; nothing is pushed)."""
+runs the role in check mode against it (lookups, login and logout are real; nothing is pushed).
+"""
 
 from __future__ import annotations
 
@@ -36,19 +37,26 @@ def token_registry():
 
         def _challenge(self):
             realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
-                       {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake-registry"'})
+            self._send(
+                401,
+                b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake-registry"'},
+            )
 
         def do_GET(self):  # noqa: N802 - http.server API
             url = urlsplit(self.path)
             auth = self.headers.get("Authorization", "")
             if url.path == "/token":
-                expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                expected = (
+                    "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                )
                 if auth != expected:
                     self._send(401)
                     return
                 seen["token_queries"].append(parse_qs(url.query))
-                self._send(200, json.dumps({"token": token, "access_token": token}).encode())
+                self._send(
+                    200, json.dumps({"token": token, "access_token": token}).encode()
+                )
                 return
             if auth != f"Bearer {token}":
                 self._challenge()
@@ -68,8 +76,13 @@ def token_registry():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield {"address": f"127.0.0.1:{server.server_address[1]}", "user": user, "password": password,
-               "token": token, "seen": seen}
+        yield {
+            "address": f"127.0.0.1:{server.server_address[1]}",
+            "user": user,
+            "password": password,
+            "token": token,
+            "seen": seen,
+        }
     finally:
         server.shutdown()
         server.server_close()
@@ -78,24 +91,34 @@ def token_registry():
 def test_bearer_token_flow_in_check_mode(role, token_registry, run_id):
     reg = token_registry
     namespace = f"token-{run_id}"
-    checked = role({
-        "image_registry": reg["address"],
-        "image_namespace": namespace,
-        "image_version": "1.0.0",
-        "image_commit": f"70cen{run_id}",
-        "image_registry_username": reg["user"],
-        "image_registry_password": reg["password"],
-    }, check_mode=True, verbosity=2)
+    checked = role(
+        {
+            "image_registry": reg["address"],
+            "image_namespace": namespace,
+            "image_version": "1.0.0",
+            "image_commit": f"70cen{run_id}",
+            "image_registry_username": reg["user"],
+            "image_registry_password": reg["password"],
+        },
+        check_mode=True,
+        verbosity=2,
+    )
     for secret in (reg["password"], reg["token"]):
         assert secret not in checked.output
     queries = reg["seen"]["token_queries"]
     assert queries, "the role never asked the token service"
     scopes = {scope for query in queries for scope in query.get("scope", [])}
-    assert {f"repository:{namespace}/frontend:pull", f"repository:{namespace}/backend:pull"} <= scopes
+    assert {
+        f"repository:{namespace}/frontend:pull",
+        f"repository:{namespace}/backend:pull",
+    } <= scopes
     assert any(query.get("service") == ["fake-registry"] for query in queries)
     # Every tag lookup reached the registry with the token (else it would have been challenged).
     assert f"/v2/{namespace}/backend/manifests/1.0.0" in reg["seen"]["manifest_auth"]
-    assert f"/v2/{namespace}/frontend/manifests/70cen{run_id}" in reg["seen"]["manifest_auth"]
+    assert (
+        f"/v2/{namespace}/frontend/manifests/70cen{run_id}"
+        in reg["seen"]["manifest_auth"]
+    )
     for name in ("frontend", "backend"):
         assert checked.results[name]["built"] is True
         assert checked.results[name]["reference"] == ""

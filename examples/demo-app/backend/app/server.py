@@ -242,11 +242,13 @@ def make_handler(app):
 
         def _serve(self):
             start = time.perf_counter()
-            status = 500
             try:
                 status, ctype, body = app.handle(self.command, self.path)
             except Exception as exc:  # pylint: disable=broad-except
                 status, ctype, body = 500, "application/json", _json({"error": exc.__class__.__name__})
+            # Counted before the answer leaves: a client that reads /metrics right after a request
+            # always sees that request (the duration is the handling time).
+            app.metrics.observe(self.command, endpoint_label(self.path), status, time.perf_counter() - start)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -255,7 +257,6 @@ def make_handler(app):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            app.metrics.observe(self.command, endpoint_label(self.path), status, time.perf_counter() - start)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
