@@ -73,9 +73,17 @@ start_daemon() {
     done
     exec setsid "$path" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1
   ) &
-  local pid=$!
+  local pid=$! i exe
   echo "$pid" >"$PID_DIR/$name.pid"
   echo "$path" >"$PID_DIR/$name.exe"
+  # Until the subshell has exec'd, /proc/PID/exe is bash: wait for the switch
+  # so that is_running does not mistake the start for an exit.
+  for ((i = 0; i < 100; i++)); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    [[ ${exe% (deleted)} == "$path" ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
   log "started $name (pid $pid)"
 }
 
