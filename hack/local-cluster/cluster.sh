@@ -739,23 +739,27 @@ cleanup_real_node() {
 }
 
 # clean_node_leftovers: with containerd stopped (or killed earlier), remove
-# what the real node's pods left: containers and shims (by the PIDs containerd
-# recorded, verified against the container ID), mounts, network namespaces,
-# the CNI bridge and IPAM state, containerd's runtime state directory.
+# what the real node's pods left: containers (the processes in the kubelet's
+# cgroups) and shims (processes working in our runtime state directory), never
+# anything picked by name; then mounts, network namespaces, the CNI bridge,
+# IPAM state and containerd's runtime state directory.
 clean_node_leftovers() {
-  local f pid id dir
-  for f in "$CONTAINERD_STATE"/io.containerd.runtime.v2.task/*/*/init.pid \
-    "$CONTAINERD_STATE"/io.containerd.runtime.v2.task/*/*/shim.pid; do
-    [[ -f $f ]] || continue
-    dir=$(dirname "$f")
-    id=$(basename "$dir")
-    pid=$(cat "$f" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] || continue
-    # Only a process that still belongs to that container (its cgroup or its
-    # shim command line names the ID): a reused PID is never signalled.
-    if grep -qF "$id" "/proc/$pid/cgroup" 2>/dev/null ||
-      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-id $id"; then
+  # Containers: every process in the cgroups the kubelet created (kubepods)
+  # or crictl/containerd created for k8s.io containers.
+  local procs pid
+  for procs in /sys/fs/cgroup/{pids,memory,cpu}/{kubepods,k8s.io}; do
+    [[ -d $procs ]] || continue
+    while read -r pid; do
       kill -KILL "$pid" 2>/dev/null || true
+    done < <(find "$procs" -name cgroup.procs -exec cat {} + 2>/dev/null)
+  done
+  # Shims: containerd starts each in its task's bundle directory under our
+  # runtime state directory (still their cwd after that directory is gone).
+  local proc cwd
+  for proc in /proc/[0-9]*; do
+    cwd=$(readlink "$proc/cwd" 2>/dev/null) || continue
+    if [[ $cwd == "$CONTAINERD_STATE/io.containerd.runtime.v2.task/"* ]]; then
+      kill -KILL "${proc#/proc/}" 2>/dev/null || true
     fi
   done
   # Unmount everything below the node's directories (deepest first).

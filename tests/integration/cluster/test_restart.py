@@ -80,7 +80,16 @@ def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cluster_down_stops_everything_and_warm_up_is_under_60s(cluster):
+@pytest.fixture
+def restores_cluster():
+    """Whatever the test asserts, leave the cluster up for whoever comes next."""
+    yield
+    _run("up", timeout=900)
+
+
+def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
+    cluster, restores_cluster
+):
     before = _recorded(cluster.state_dir)
     expected = {
         "etcd",
@@ -99,10 +108,15 @@ def test_cluster_down_stops_everything_and_warm_up_is_under_60s(cluster):
 
     still = {name: pid for name, pid in before.items() if _alive(pid)}
     assert still == {}, f"still running after cluster-down: {still}"
-    cache = str(Path(cluster.kubectl).parents[2])  # ~/.cache/intelligent-agent-platform
-    leftovers = _processes_using(
-        [cache, cluster.containerd_sock, str(cluster.state_dir)]
-    )
+    # Daemons built into the cache (clients such as kubectl excluded) and
+    # containerd shims of the real node.
+    cache = Path(cluster.kubectl).parents[2]  # ~/.cache/intelligent-agent-platform
+    daemons = [
+        str(p)
+        for p in cache.glob("*/bin/*")
+        if p.name not in {"kubectl", "crictl"} and not p.name.startswith(".")
+    ]
+    leftovers = _processes_using(daemons, [cluster.containerd_sock])
     assert leftovers == [], leftovers
     assert not Path("/sys/class/net/cni0").exists(), "cni0 bridge left behind"
     rules = subprocess.run(
