@@ -164,9 +164,7 @@ class AwxJob:
         (pdd / "project").symlink_to(self.root, target_is_directory=True)
         awx_inventory(self.root, pdd / "inventory", self.namespace)
         for value in answers.values():
-            assert isinstance(
-                value, str
-            ), "survey answers of text questions are strings"
+            assert isinstance(value, (str, int)), "survey answers are strings (text, choices) or integers"
         (pdd / "env" / "extravars").write_text(
             json.dumps({**self.template_vars, **answers}), encoding="utf-8"
         )
@@ -310,6 +308,14 @@ def test_deploy_then_rollback_through_ansible_runner(
     )
     assert runner.status == "successful", stdout[-6000:]
     assert assert_serving(cluster, namespace, "1.0.0") == first
+
+    # The History template: an integer survey answer arrives as an integer.
+    runner, stdout, unused_envvars = awx_job.run(
+        "playbooks/history.yml", {"platform_components": COMPONENTS, "history_limit": 10}, monkeypatch
+    )
+    assert runner.status == "successful", stdout[-6000:]
+    for expected in ("1.0.0", "1.0.1", "awx-test-operator"):
+        assert expected in stdout, f"the history does not mention {expected}:\n{stdout[-4000:]}"
     print(
         f"AWX-style deploy 1.0.0, deploy 1.0.1, rollback to 1.0.0: {time.monotonic() - started:.1f}s"
     )
