@@ -482,10 +482,25 @@ EOF
   rm -rf "$ctx"
 }
 
+# write_if_changed FILE < CONTENT: replace FILE only when CONTENT differs.
+# kube-proxy exits when its config file is written to, and running daemons
+# must not notice an idempotent `up`.
+write_if_changed() {
+  local file=$1 tmp
+  tmp=$(mktemp "$file.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+  else
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$file"
+  fi
+}
+
 write_node_configs() {
   local node_ip=$1
   mkdir -p "$CONF/cni/net.d" "$CONF/certs.d/$REGISTRY_ADDR"
-  cat >"$CONF/containerd.toml" <<EOF
+  write_if_changed "$CONF/containerd.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_STATE"
@@ -515,13 +530,13 @@ state = "$CONTAINERD_STATE"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$CONF/certs.d"
 EOF
-  cat >"$CONF/certs.d/$REGISTRY_ADDR/hosts.toml" <<EOF
+  write_if_changed "$CONF/certs.d/$REGISTRY_ADDR/hosts.toml" <<EOF
 server = "http://$REGISTRY_ADDR"
 [host."http://$REGISTRY_ADDR"]
   capabilities = ["pull", "resolve"]
   skip_verify = true
 EOF
-  cat >"$CONF/cni/net.d/10-$CNI_NETWORK.conflist" <<EOF
+  write_if_changed "$CONF/cni/net.d/10-$CNI_NETWORK.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "$CNI_NETWORK",
@@ -542,7 +557,7 @@ EOF
   ]
 }
 EOF
-  cat >"$CONF/kubelet.yaml" <<EOF
+  write_if_changed "$CONF/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This machine mounts the cgroup v1 hierarchy; Kubernetes >= 1.35 refuses it
@@ -588,7 +603,7 @@ protectKernelDefaults: false
 makeIPTablesUtilChains: false
 localStorageCapacityIsolation: true
 EOF
-  cat >"$CONF/kube-proxy.yaml" <<EOF
+  write_if_changed "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -611,7 +626,7 @@ conntrack:
   maxPerCore: 0
   min: 0
 EOF
-  cat >"$CONF/Corefile" <<EOF
+  write_if_changed "$CONF/Corefile" <<EOF
 .:53 {
     bind $node_ip
     errors
