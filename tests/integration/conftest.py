@@ -245,16 +245,29 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest):
             deployer_rolebinding(name),
         ]
     )
-    # Pods can only be created once the namespace's default ServiceAccount exists.
-    deadline = time.monotonic() + 60
-    while cluster.kubectl_run(
-        "-n", name, "get", "serviceaccount", "default", check=False
-    ).returncode:
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"ServiceAccount {name}/default was not created within 60 s"
-            )
-        time.sleep(0.5)
+    # Pods can only be created once the namespace's default ServiceAccount
+    # exists, and the deployer only once the RoleBinding reached the authorizer.
+    ready_checks = {
+        f"ServiceAccount {name}/default": lambda: cluster.kubectl_run(
+            "-n", name, "get", "serviceaccount", "default", check=False
+        ),
+        f"the deployer's RoleBinding in {name}": lambda: cluster.kubectl_run(
+            "auth",
+            "can-i",
+            "create",
+            "deployments.apps",
+            "-n",
+            name,
+            deployer=True,
+            check=False,
+        ),
+    }
+    for what, check in ready_checks.items():
+        deadline = time.monotonic() + 60
+        while check().returncode:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not effective within 60 s")
+            time.sleep(0.5)
     yield name
     # Do not wait: the namespace controller finishes in the background.
     cluster.kubectl_run(
