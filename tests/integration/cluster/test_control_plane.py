@@ -165,7 +165,7 @@ def test_deployment_marked_to_fail_never_becomes_available(
         what=f"a pod of Deployment broken waiting with {reason}",
     )
     # Stays unavailable: sample for a while (kwok makes healthy pods Ready in ~1 s).
-    for _ in range(5):
+    for _sample in range(5):
         dep = deployment_status(cluster, namespace, "broken")
         assert dep["status"].get("availableReplicas", 0) == 0
         assert not is_available(dep, 2)

@@ -283,7 +283,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, namespace, http_ima
         lambda: answers(url, "hello from v1"), timeout=60, what=f"{url} to answer"
     )
     # Every endpoint must be programmed before the measurement starts.
-    for _ in range(10):
+    for _attempt in range(10):
         assert answers(url, "hello from v1")
 
     result = LoadResult()
