@@ -166,7 +166,15 @@ def backend_image(cluster):
         ],
         timeout=900,
     )
-    run(["docker", "push", "-q", tag], timeout=300)
+    for attempt in range(3):  # the shared local registry hiccups under parallel pushes
+        if (
+            run(
+                ["docker", "push", "-q", tag], timeout=300, check=attempt == 2
+            ).returncode
+            == 0
+        ):
+            break
+        time.sleep(3)
     print(
         f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.1f}s"
     )
