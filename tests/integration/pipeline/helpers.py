@@ -20,15 +20,26 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 
 def local_inventory_vars() -> dict:
-    return yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text()) or {}
+    return (
+        yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())
+        or {}
+    )
 
 
 def vault_secret_values() -> list[str]:
     """Every secret value of the local vault that is long enough to be unmistakable in a log."""
     out = subprocess.run(
-        [str(VENV_BIN / "ansible-vault"), "view", "inventories/local/group_vars/all/vault.yml",
-         "--vault-password-file", "inventories/local/vault-password.txt"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "view",
+            "inventories/local/group_vars/all/vault.yml",
+            "--vault-password-file",
+            "inventories/local/vault-password.txt",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     values: list[str] = []
 
@@ -47,10 +58,42 @@ def vault_secret_values() -> list[str]:
 
 
 def merged_overrides(frontend_port: int, backend_port: int) -> dict:
-    overrides = copy.deepcopy(local_inventory_vars().get("app_component_overrides") or {})
+    overrides = copy.deepcopy(
+        local_inventory_vars().get("app_component_overrides") or {}
+    )
     for name, port in (("frontend", frontend_port), ("backend", backend_port)):
-        overrides.setdefault(name, {}).setdefault("service", {}).update({"type": "NodePort", "node_port": port})
+        overrides.setdefault(name, {}).setdefault("service", {}).update(
+            {"type": "NodePort", "node_port": port}
+        )
     return overrides
+
+
+BASE = "127.0.0.1:5000/base"
+# What inventories/local needs for the image role (used only while the inventory does not set it).
+LOCAL_IMAGE_VARS = {
+    "image_registry": "127.0.0.1:5000",
+    "image_namespace": "intelligent-agent",
+    "image_component_overrides": {
+        "frontend": {
+            "build_args": {
+                "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
+                "RUNTIME_IMAGE": f"{BASE}/debian-nginx:bookworm",
+            }
+        },
+        "backend": {
+            "build_args": {
+                "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
+                "RUNTIME_IMAGE": f"{BASE}/debian-python:bookworm",
+            }
+        },
+    },
+}
+
+
+def image_vars() -> dict:
+    """The image role's local settings: the inventory's, else LOCAL_IMAGE_VARS."""
+    inventory = local_inventory_vars()
+    return {key: inventory.get(key, value) for key, value in LOCAL_IMAGE_VARS.items()}
 
 
 class Result:
@@ -80,35 +123,73 @@ class Runner:
         self.base_vars = base_vars
         self.count = 0
 
-    def command(self, playbook: str, extra: dict | None = None, args: list[str] | None = None) -> tuple[list[str], Path]:
+    def command(
+        self, playbook: str, extra: dict | None = None, args: list[str] | None = None
+    ) -> tuple[list[str], Path]:
         self.count += 1
         varsfile = self.workdir / f"vars-{self.count}.json"
         data = dict(self.base_vars)
         data.update(extra or {})
         varsfile.write_text(json.dumps(data))
         log = self.workdir / f"run-{self.count}-{Path(playbook).stem}.log"
-        cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{playbook}", "-i", "inventories/local",
-               "-e", f"@{varsfile}", *(args or [])]
+        cmd = [
+            str(VENV_BIN / "ansible-playbook"),
+            f"playbooks/{playbook}",
+            "-i",
+            "inventories/local",
+            "-e",
+            f"@{varsfile}",
+            *(args or []),
+        ]
         return cmd, log
 
     def env(self) -> dict:
         env = dict(os.environ)
-        env.update({"PATH": f"{VENV_BIN}:{env.get('PATH', '')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
-    def run(self, playbook: str, extra: dict | None = None, args: list[str] | None = None, timeout: float = 600) -> Result:
+    def run(
+        self,
+        playbook: str,
+        extra: dict | None = None,
+        args: list[str] | None = None,
+        timeout: float = 600,
+    ) -> Result:
         cmd, log = self.command(playbook, extra, args)
         started = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         output = proc.stdout + proc.stderr
         log.write_text(output)
         return Result(proc.returncode, output, time.monotonic() - started, log)
 
-    def start(self, playbook: str, extra: dict | None = None, args: list[str] | None = None):
+    def start(
+        self, playbook: str, extra: dict | None = None, args: list[str] | None = None
+    ):
         cmd, log = self.command(playbook, extra, args)
         handle = log.open("w")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         return proc, log, handle, time.monotonic()
 
     @staticmethod
@@ -120,7 +201,9 @@ class Runner:
 
 
 def get_json(url: str, timeout: float = 3) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local test URL
+    with urllib.request.urlopen(
+        url, timeout=timeout
+    ) as response:  # noqa: S310 - local test URL
         return json.loads(response.read().decode())
 
 

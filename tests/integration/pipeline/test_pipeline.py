@@ -22,7 +22,13 @@ import pytest
 
 from .conftest import record_figure
 from .helpers import (
-    Load, Runner, Webhook, local_inventory_vars, merged_overrides, vault_secret_values, wait_for_version,
+    Load,
+    Runner,
+    Webhook,
+    local_inventory_vars,
+    merged_overrides,
+    vault_secret_values,
+    wait_for_version,
 )
 
 NAMESPACE = "ia-pipeline-test"
@@ -41,12 +47,17 @@ def pipe(cluster, tmp_path_factory):
     inventory = local_inventory_vars()
     config = dict(inventory.get("config_overrides") or {})
     base_vars = {
+        **image_vars(),
         "platform_namespace": NAMESPACE,
         "app_component_overrides": merged_overrides(FRONTEND_PORT, BACKEND_PORT),
         "config_overrides": config,
         "platform_health_checks": [
             {"name": "frontend", "url": f"{URL}/health"},
-            {"name": "backend-through-frontend", "url": VERSION_URL, "json_path": "version"},
+            {
+                "name": "backend-through-frontend",
+                "url": VERSION_URL,
+                "json_path": "version",
+            },
         ],
         "platform_webhook_url": webhook.url,
         "platform_backup_dir": str(workdir / "backups"),
@@ -58,21 +69,44 @@ def pipe(cluster, tmp_path_factory):
     def kjson(*args):
         return cluster.kubectl_json(*args)
 
-    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=180s", check=False)
+    kubectl(
+        "delete",
+        "namespace",
+        NAMESPACE,
+        "--ignore-not-found",
+        "--wait=true",
+        "--timeout=180s",
+        check=False,
+    )
     state = {
-        "runner": Runner(workdir, base_vars), "webhook": webhook, "kubectl": kubectl, "kjson": kjson,
-        "workdir": workdir, "config": config, "failed": [], "secrets": vault_secret_values(),
+        "runner": Runner(workdir, base_vars),
+        "webhook": webhook,
+        "kubectl": kubectl,
+        "kjson": kjson,
+        "workdir": workdir,
+        "config": config,
+        "failed": [],
+        "secrets": vault_secret_values(),
     }
     yield state
     webhook.close()
-    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+    kubectl(
+        "delete",
+        "namespace",
+        NAMESPACE,
+        "--ignore-not-found",
+        "--wait=false",
+        check=False,
+    )
 
 
 @pytest.fixture(autouse=True)
 def _sequence(request, pipe):
     """Later steps need the earlier ones: name the failed prerequisite instead of a confusing error."""
-    if pipe["failed"] and request.node.name not in ("test_preflight_requires_platform_version",
-                                                    "test_production_requires_confirmation"):
+    if pipe["failed"] and request.node.name not in (
+        "test_preflight_requires_platform_version",
+        "test_production_requires_confirmation",
+    ):
         pytest.fail(f"an earlier step of the deploy sequence failed: {pipe['failed']}")
 
 
@@ -86,7 +120,11 @@ def _deployment(pipe, name: str) -> dict:
 
 
 def _no_secret_in(pipe, text: str, where: str) -> None:
-    leaked = [f"{value[:3]}...({len(value)} chars)" for value in pipe["secrets"] if value in text]
+    leaked = [
+        f"{value[:3]}...({len(value)} chars)"
+        for value in pipe["secrets"]
+        if value in text
+    ]
     assert not leaked, f"secret values found in {where}: {leaked}"
 
 
@@ -103,8 +141,14 @@ def test_preflight_requires_platform_version(pipe):
 
 
 def test_production_requires_confirmation(pipe):
-    result = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0", "platform_environment": "production",
-                                               "deploy_confirm": "no"})
+    result = pipe["runner"].run(
+        "deploy.yml",
+        {
+            "platform_version": "1.0.0",
+            "platform_environment": "production",
+            "deploy_confirm": "no",
+        },
+    )
     assert result.rc != 0
     assert "requires an explicit confirmation" in result.output, result.tail()
     assert "deploy_confirm=true" in result.output
@@ -112,8 +156,13 @@ def test_production_requires_confirmation(pipe):
 
 def test_first_deploy(pipe):
     try:
-        result = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0"}, ["-vvv"])
-        record_figure("first deploy of 1.0.0 (build, apply, wait, verify)", f"{result.seconds:.1f} s")
+        result = pipe["runner"].run(
+            "deploy.yml", {"platform_version": "1.0.0"}, ["-vvv"]
+        )
+        record_figure(
+            "first deploy of 1.0.0 (build, apply, wait, verify)",
+            f"{result.seconds:.1f} s",
+        )
         assert result.rc == 0, result.tail()
         assert wait_for_version(VERSION_URL, "1.0.0") == "1.0.0"
 
@@ -121,14 +170,28 @@ def test_first_deploy(pipe):
         assert len(history) == 1
         record = history[0]
         assert record["version"] == "1.0.0" and record["result"] == "succeeded"
-        assert record["commit"] and record["who"] and record["started"] and record["finished"]
+        assert (
+            record["commit"]
+            and record["who"]
+            and record["started"]
+            and record["finished"]
+        )
         assert float(record["duration_seconds"]) > 0 and "wait" in record["timings"]
 
         backend = _deployment(pipe, "backend")
-        assert "version 1.0.0" in backend["metadata"]["annotations"]["kubernetes.io/change-cause"]
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
-        pipe["config_v1"] = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
-        assert pipe["config_v1"], "the backend does not read the content-hashed ConfigMap"
+        assert (
+            "version 1.0.0"
+            in backend["metadata"]["annotations"]["kubernetes.io/change-cause"]
+        )
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
+            "envFrom", []
+        )
+        pipe["config_v1"] = [
+            e["configMapRef"]["name"] for e in env_from if "configMapRef" in e
+        ]
+        assert pipe[
+            "config_v1"
+        ], "the backend does not read the content-hashed ConfigMap"
 
         events = [e["event"] for e in pipe["webhook"].events]
         assert events == ["success"], events
@@ -138,7 +201,10 @@ def test_first_deploy(pipe):
         for path in (pipe["workdir"] / "backups").rglob("*"):
             if path.is_file():
                 _no_secret_in(pipe, path.read_text(errors="replace"), str(path))
-        record_figure("secret values checked absent from -vvv output and backups", str(len(pipe["secrets"])))
+        record_figure(
+            "secret values checked absent from -vvv output and backups",
+            str(len(pipe["secrets"])),
+        )
     except BaseException:
         _mark(pipe, "test_first_deploy")
         raise
@@ -147,9 +213,13 @@ def test_first_deploy(pipe):
 def test_second_deploy_changes_nothing(pipe):
     try:
         result = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0"})
-        record_figure("second deploy of 1.0.0 (nothing to change)", f"{result.seconds:.1f} s")
+        record_figure(
+            "second deploy of 1.0.0 (nothing to change)", f"{result.seconds:.1f} s"
+        )
         assert result.rc == 0, result.tail()
-        assert result.changed_tasks() == [], f"tasks reported changed: {result.changed_tasks()}"
+        assert (
+            result.changed_tasks() == []
+        ), f"tasks reported changed: {result.changed_tasks()}"
         assert _history(pipe)[-1]["result"] == "succeeded"
     except BaseException:
         _mark(pipe, "test_second_deploy_changes_nothing")
@@ -160,15 +230,35 @@ def test_rolling_update_lock_and_concurrency(pipe):
     """1.0.0 -> 2.0.0 under load, taking over a stale lock, while a concurrent deploy is refused."""
     try:
         # A lock left by a killed run: renewed two hours ago, 60 s lease.
-        stale = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-        pipe["kubectl"]("-n", NAMESPACE, "patch", "lease", LOCK, "--type=merge", "-p", json.dumps(
-            {"spec": {"holderIdentity": "killed-run@ci/0", "leaseDurationSeconds": 60,
-                      "acquireTime": stale, "renewTime": stale}}))
+        stale = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000000Z"
+        )
+        pipe["kubectl"](
+            "-n",
+            NAMESPACE,
+            "patch",
+            "lease",
+            LOCK,
+            "--type=merge",
+            "-p",
+            json.dumps(
+                {
+                    "spec": {
+                        "holderIdentity": "killed-run@ci/0",
+                        "leaseDurationSeconds": 60,
+                        "acquireTime": stale,
+                        "renewTime": stale,
+                    }
+                }
+            ),
+        )
 
         config_v2 = dict(pipe["config"], LOG_LEVEL="warning")
         load = Load(VERSION_URL, rate=20)
         load.start()
-        first = pipe["runner"].start("deploy.yml", {"platform_version": "2.0.0", "config_overrides": config_v2})
+        first = pipe["runner"].start(
+            "deploy.yml", {"platform_version": "2.0.0", "config_overrides": config_v2}
+        )
 
         holder, deadline = "", time.monotonic() + 240
         while time.monotonic() < deadline and first[0].poll() is None:
@@ -177,32 +267,52 @@ def test_rolling_update_lock_and_concurrency(pipe):
             if holder and holder != "killed-run@ci/0":
                 break
             time.sleep(0.5)
-        assert holder and holder != "killed-run@ci/0", "the first deploy never took over the stale lock"
+        assert (
+            holder and holder != "killed-run@ci/0"
+        ), "the first deploy never took over the stale lock"
 
-        second = pipe["runner"].run("deploy.yml", {"platform_version": "2.0.0", "image_build": "false"})
+        second = pipe["runner"].run(
+            "deploy.yml", {"platform_version": "2.0.0", "image_build": "false"}
+        )
         first_still_running = first[0].poll() is None
         result = pipe["runner"].finish(first)
         load.stop()
 
         record_figure("concurrent deploy refused after", f"{second.seconds:.1f} s")
         assert second.rc != 0
-        assert "Another deploy holds the lock" in second.output and holder in second.output, second.tail()
-        assert first_still_running, "the refused deploy waited for the first one instead of failing fast"
+        assert (
+            "Another deploy holds the lock" in second.output and holder in second.output
+        ), second.tail()
+        assert (
+            first_still_running
+        ), "the refused deploy waited for the first one instead of failing fast"
 
-        record_figure("rolling update 1.0.0 -> 2.0.0 (build, apply, wait, verify)", f"{result.seconds:.1f} s")
+        record_figure(
+            "rolling update 1.0.0 -> 2.0.0 (build, apply, wait, verify)",
+            f"{result.seconds:.1f} s",
+        )
         assert result.rc == 0, result.tail()
         assert "killed-run@ci/0" in result.output and "taking it over" in result.output
 
         total = load.ok + len(load.failures)
-        record_figure("requests during the rolling update (failed / total)", f"{len(load.failures)} / {total}")
-        record_figure("versions answered during the rolling update", json.dumps(load.versions))
+        record_figure(
+            "requests during the rolling update (failed / total)",
+            f"{len(load.failures)} / {total}",
+        )
+        record_figure(
+            "versions answered during the rolling update", json.dumps(load.versions)
+        )
         assert total > 100
         assert load.failures == [], load.failures[:10]
         assert load.versions.get("1.0.0") and load.versions.get("2.0.0"), load.versions
         assert wait_for_version(VERSION_URL, "2.0.0") == "2.0.0"
         backend = _deployment(pipe, "backend")
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
-        assert [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e] != pipe["config_v1"]
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
+            "envFrom", []
+        )
+        assert [
+            e["configMapRef"]["name"] for e in env_from if "configMapRef" in e
+        ] != pipe["config_v1"]
     except BaseException:
         _mark(pipe, "test_rolling_update_lock_and_concurrency")
         raise
@@ -213,21 +323,35 @@ def test_rollback_to_revision_restores_version_and_config(pipe):
         revisions = {}
         for rs in pipe["kjson"]("-n", NAMESPACE, "get", "replicasets")["items"]:
             labels = rs["spec"]["template"]["metadata"].get("labels", {})
-            if labels.get("app.kubernetes.io/name") == "backend" and labels.get("app.kubernetes.io/version") == "1.0.0":
-                revisions["backend"] = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            if (
+                labels.get("app.kubernetes.io/name") == "backend"
+                and labels.get("app.kubernetes.io/version") == "1.0.0"
+            ):
+                revisions["backend"] = rs["metadata"]["annotations"][
+                    "deployment.kubernetes.io/revision"
+                ]
         assert revisions.get("backend"), "no backend revision of 1.0.0"
 
-        result = pipe["runner"].run("rollback.yml", {"revision": str(revisions["backend"]), "components": "backend"})
-        record_figure("rollback.yml to a given revision (backend)", f"{result.seconds:.1f} s")
+        result = pipe["runner"].run(
+            "rollback.yml",
+            {"revision": str(revisions["backend"]), "components": "backend"},
+        )
+        record_figure(
+            "rollback.yml to a given revision (backend)", f"{result.seconds:.1f} s"
+        )
         assert result.rc == 0, result.tail()
         assert "Release history" in result.output and "revision" in result.output
         # The frontend is the 2.0.0 nginx; the version comes from the backend behind it.
         assert wait_for_version(VERSION_URL, "1.0.0") == "1.0.0"
 
         backend = _deployment(pipe, "backend")
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
+            "envFrom", []
+        )
         names = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
-        assert names == pipe["config_v1"], "the rollback did not bring the 1.0.0 configuration back"
+        assert (
+            names == pipe["config_v1"]
+        ), "the rollback did not bring the 1.0.0 configuration back"
         cm = pipe["kjson"]("-n", NAMESPACE, "get", "configmap", names[0])
         assert cm["data"].get("LOG_LEVEL") == pipe["config"].get("LOG_LEVEL")
         assert _history(pipe)[-1]["kind"] == "rollback"
@@ -245,21 +369,39 @@ def _assert_rolled_back(pipe, result, reasons: tuple[str, ...], label: str) -> N
     assert record["result"] == "rolled-back", record
     assert any(reason in record["cause"] for reason in reasons), record["cause"]
     recovery = float(record["rollback"]["recovery_seconds"])
-    record_figure(f"{label}: failure detected (start of the failed rollout -> wait failed)",
-                  f"{float(record['failure']['detected_seconds']):.1f} s")
-    record_figure(f"{label}: start of the failed rollout -> previous version verified healthy (target < 60 s)",
-                  f"{recovery:.1f} s")
-    record_figure(f"{label}: whole failed deploy incl. build and rollback", f"{result.seconds:.1f} s")
+    record_figure(
+        f"{label}: failure detected (start of the failed rollout -> wait failed)",
+        f"{float(record['failure']['detected_seconds']):.1f} s",
+    )
+    record_figure(
+        f"{label}: start of the failed rollout -> previous version verified healthy (target < 60 s)",
+        f"{recovery:.1f} s",
+    )
+    record_figure(
+        f"{label}: whole failed deploy incl. build and rollback",
+        f"{result.seconds:.1f} s",
+    )
     assert recovery < 180, f"recovery took {recovery} s"
 
 
 def test_crashing_release_is_rolled_back(pipe):
     try:
-        extra = {"platform_version": "2.1.0",
-                 "image_component_overrides": {"backend": {"build_args": {"BROKEN": "crash"}}}}
-        extra["image_component_overrides"] = _image_overrides_with(extra["image_component_overrides"])
+        extra = {
+            "platform_version": "2.1.0",
+            "image_component_overrides": {
+                "backend": {"build_args": {"BROKEN": "crash"}}
+            },
+        }
+        extra["image_component_overrides"] = _image_overrides_with(
+            extra["image_component_overrides"]
+        )
         result = pipe["runner"].run("deploy.yml", extra)
-        _assert_rolled_back(pipe, result, ("CrashLoopBackOff", "restarted", "Error"), "crashing backend 2.1.0")
+        _assert_rolled_back(
+            pipe,
+            result,
+            ("CrashLoopBackOff", "restarted", "Error"),
+            "crashing backend 2.1.0",
+        )
     except BaseException:
         _mark(pipe, "test_crashing_release_is_rolled_back")
         raise
@@ -267,12 +409,23 @@ def test_crashing_release_is_rolled_back(pipe):
 
 def test_unpullable_release_is_rolled_back(pipe):
     try:
-        result = pipe["runner"].run("deploy.yml", {"platform_version": "9.9.9-missing", "image_build": "false"}, ["-vvv"])
-        _assert_rolled_back(pipe, result, ("ImagePullBackOff", "ErrImagePull"), "unpullable 9.9.9-missing")
+        result = pipe["runner"].run(
+            "deploy.yml",
+            {"platform_version": "9.9.9-missing", "image_build": "false"},
+            ["-vvv"],
+        )
+        _assert_rolled_back(
+            pipe,
+            result,
+            ("ImagePullBackOff", "ErrImagePull"),
+            "unpullable 9.9.9-missing",
+        )
         _no_secret_in(pipe, result.output, "the -vvv output of the failed deploy")
         events = [e["event"] for e in pipe["webhook"].events]
         assert events[-1] == "rollback", events
-        assert "ImagePull" in json.dumps(pipe["webhook"].events[-1]), pipe["webhook"].events[-1]
+        assert "ImagePull" in json.dumps(pipe["webhook"].events[-1]), pipe[
+            "webhook"
+        ].events[-1]
     except BaseException:
         _mark(pipe, "test_unpullable_release_is_rolled_back")
         raise
@@ -298,7 +451,9 @@ def test_history_lists_every_release(pipe):
 
 def _image_overrides_with(extra: dict) -> dict:
     """The inventory's image_component_overrides (base images) deep-merged with the test's."""
-    merged = json.loads(json.dumps(local_inventory_vars().get("image_component_overrides") or {}))
+    merged = json.loads(
+        json.dumps(local_inventory_vars().get("image_component_overrides") or {})
+    )
     for name, fields in extra.items():
         target = merged.setdefault(name, {})
         for key, value in fields.items():
