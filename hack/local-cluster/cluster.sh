@@ -190,6 +190,19 @@ gen_kubeconfigs() {
 
 # --- control plane -----------------------------------------------------------
 
+# ensure_port_free NAME PORT...: before starting NAME, fail clearly if another
+# process (e.g. the cluster of another clone of this repository) holds a port.
+ensure_port_free() {
+  local name=$1 port line
+  shift
+  for port in "$@"; do
+    line=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)
+    if [[ -n $line ]]; then
+      die "cannot start $name: port $port is taken ($line); is another local cluster (another clone's .local/cluster) running? Stop it with its cluster.sh down"
+    fi
+  done
+}
+
 # healthy_or_stop NAME CHECK...: true if NAME runs and CHECK passes within 30 s
 # (a busy daemon is given time, not restarted); otherwise stop it and be false.
 healthy_or_stop() {
@@ -211,6 +224,7 @@ secure_healthz_ok() { curl -fsSk -m 3 "https://127.0.0.1:$1/healthz" | grep -qx 
 
 start_etcd() {
   healthy_or_stop etcd etcd_ok && return 0
+  ensure_port_free etcd 2379 2380
   mkdir -p "$STATE_DIR/etcd"
   chmod 0700 "$STATE_DIR/etcd"
   # --unsafe-no-fsync: a throwaway test cluster on a shared 2-core machine;
@@ -229,6 +243,7 @@ start_etcd() {
 start_apiserver() {
   local node_ip=$1
   healthy_or_stop kube-apiserver apiserver_ok && return 0
+  ensure_port_free kube-apiserver "$APISERVER_PORT"
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --advertise-address "$node_ip" --bind-address 0.0.0.0 --secure-port "$APISERVER_PORT" \
     --etcd-servers "$ETCD_CLIENT" \
@@ -251,6 +266,7 @@ start_apiserver() {
 
 start_controller_manager() {
   healthy_or_stop kube-controller-manager secure_healthz_ok 10257 && return 0
+  ensure_port_free kube-controller-manager 10257
   local kc=$CONF/controller-manager.kubeconfig
   start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
@@ -265,6 +281,7 @@ start_controller_manager() {
 
 start_scheduler() {
   healthy_or_stop kube-scheduler secure_healthz_ok 10259 && return 0
+  ensure_port_free kube-scheduler 10259
   local kc=$CONF/scheduler.kubeconfig
   start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
@@ -654,6 +671,7 @@ start_containerd() {
 start_kubelet() {
   local node_ip=$1
   healthy_or_stop kubelet kubelet_ok && return 0
+  ensure_port_free kubelet 10248 10250
   mkdir -p "$KUBELET_ROOT"
   start_daemon kubelet "$K8S_BIN/kubelet" \
     --config "$CONF/kubelet.yaml" --kubeconfig "$CONF/node.kubeconfig" \
@@ -664,6 +682,7 @@ start_kubelet() {
 
 start_kube_proxy() {
   healthy_or_stop kube-proxy kube_proxy_ok && return 0
+  ensure_port_free kube-proxy 10249 10256
   start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$CONF/kube-proxy.yaml" --v=1
   wait_for_daemon kube-proxy "kube-proxy healthz" 60 kube_proxy_ok
 }
