@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-FIGURES: list[tuple[str, str]] = []
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def record_figure(name: str, value: str) -> None:
-    """Remember one measured figure (and print it for -s runs)."""
-    FIGURES.append((name, value))
-    print(f"[pipeline] {name}: {value}")
+from pipeline_helpers import FIGURES  # noqa: E402
 
 
 def pytest_terminal_summary(terminalreporter):  # noqa: D103 - pytest hook

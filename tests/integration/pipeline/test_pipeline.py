@@ -20,8 +20,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .conftest import record_figure
-from .helpers import (
+
+from pipeline_helpers import (
     Load,
     Runner,
     Webhook,

@@ -275,3 +275,12 @@ class Webhook:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+FIGURES: list[tuple[str, str]] = []
+
+
+def record_figure(name: str, value: str) -> None:
+    """Remember one measured figure for the terminal summary (and print it for -s runs)."""
+    FIGURES.append((name, value))
+    print(f"[pipeline] {name}: {value}")
