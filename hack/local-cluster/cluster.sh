@@ -699,12 +699,34 @@ start_real_node() {
   sysctl -qw net.ipv4.ip_forward=1
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || modprobe br_netfilter 2>/dev/null || true
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  allow_pod_forwarding
   ensure_pause_image
   write_node_configs "$node_ip"
   start_containerd
   start_kubelet "$node_ip"
   start_kube_proxy
   start_coredns "$node_ip"
+}
+
+# dockerd sets the FORWARD policy to DROP and br_netfilter sends bridged traffic through it, so
+# pod-to-pod and pod-to-Service traffic on the CNI bridge would be dropped (kube-proxy only accepts
+# marked or established flows). Accept what enters or leaves the pod bridge, as a node's CNI does.
+POD_FORWARD_RULES=("-i $CNI_BRIDGE -j ACCEPT" "-o $CNI_BRIDGE -j ACCEPT")
+
+allow_pod_forwarding() {
+  local rule
+  for rule in "${POD_FORWARD_RULES[@]}"; do
+    # shellcheck disable=SC2086 # a rule is a list of iptables words
+    iptables -w 5 -C FORWARD $rule 2>/dev/null || iptables -w 5 -I FORWARD 1 $rule
+  done
+}
+
+remove_pod_forwarding() {
+  local rule
+  for rule in "${POD_FORWARD_RULES[@]}"; do
+    # shellcheck disable=SC2086
+    while iptables -w 5 -D FORWARD $rule 2>/dev/null; do :; done
+  done
 }
 
 node_ready() {
@@ -807,6 +829,7 @@ clean_node_leftovers() {
     ip netns delete "$ns" 2>/dev/null || true
   done
   ip link delete "$CNI_BRIDGE" 2>/dev/null || true
+  remove_pod_forwarding
   rm -rf "/var/lib/cni/networks/$CNI_NETWORK"
   rm -rf "$CONTAINERD_STATE"
 }
