@@ -19,12 +19,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
-
 from pipeline_helpers import (
     Load,
     Runner,
     Webhook,
+    image_vars,
+    record_figure,
     local_inventory_vars,
     merged_overrides,
     vault_secret_values,
