@@ -62,9 +62,13 @@ def merged_overrides(frontend_port: int, backend_port: int) -> dict:
         local_inventory_vars().get("app_component_overrides") or {}
     )
     for name, port in (("frontend", frontend_port), ("backend", backend_port)):
-        overrides.setdefault(name, {}).setdefault("service", {}).update(
-            {"type": "NodePort", "node_port": port}
-        )
+        component = overrides.setdefault(name, {})
+        component.setdefault("service", {}).update({"type": "NodePort", "node_port": port})
+        # Zero-downtime settings for the test under load: two replicas and a preStop delay long enough
+        # for kube-proxy to drop a terminating pod from the NodePort before it stops listening.
+        component["replicas"] = max(2, int(component.get("replicas", 2)))
+        component["pre_stop_sleep_seconds"] = 5
+        component.setdefault("autoscaling", {})["min_replicas"] = component["replicas"]
     return overrides
 
 
