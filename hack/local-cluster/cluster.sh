@@ -5,7 +5,7 @@
 # simulated nodes, and one real node (containerd + runc + CNI bridge, kubelet,
 # kube-proxy, CoreDNS), plus dockerd and the registry on 127.0.0.1:5000.
 #
-# Usage: cluster.sh up|down|status|build|env
+# Usage: cluster.sh up|down|status|build|env|restart-apiserver
 # Environment:
 #   KWOK_NODES=3          number of simulated (kwok) nodes
 #   REAL_NODE=1           0 to skip the real node (kubelet/containerd/kube-proxy)
@@ -779,6 +779,18 @@ cmd_up() {
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
 }
 
+# Stop and start only kube-apiserver: what clients see during a control-plane upgrade. The modules'
+# tests use it to prove a rollout wait survives the restart.
+cmd_restart_apiserver() {
+  take_lock cluster
+  local start node_ip
+  start=$(date +%s)
+  node_ip=$(detect_node_ip)
+  stop_daemon kube-apiserver 15
+  start_apiserver "$node_ip"
+  log "kube-apiserver restarted in $(($(date +%s) - start)) s"
+}
+
 # Remove pods, mounts and network state of the real node (after kubelet stopped).
 cleanup_real_node() {
   if is_running containerd && containerd_ok; then
@@ -910,5 +922,6 @@ case ${1:-} in
   status) cmd_status ;;
   build) cmd_build ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up|down|status|build|env" >&2; exit 2 ;;
+  restart-apiserver) cmd_restart_apiserver ;;
+  *) echo "usage: $0 up|down|status|build|env|restart-apiserver" >&2; exit 2 ;;
 esac
