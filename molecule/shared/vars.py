@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write .local/molecule/<scenario>.yml: the local inventory's app overrides with the scenario's NodePorts.
 
 Extra vars replace a dict wholesale, so the scenario's file repeats the inventory's
@@ -19,6 +18,8 @@ for name, port in (("frontend", frontend_port), ("backend", backend_port)):
 url = f"http://127.0.0.1:{frontend_port}"
 data = {
     "platform_namespace": f"ia-molecule-{scenario}",
+    # Molecule adds its own inventory, so the local inventory's inventory_dir-based path does not hold.
+    "platform_kubeconfig": str(root / ".local/cluster/kubeconfig"),
     "app_component_overrides": overrides,
     "platform_health_checks": [
         {"name": "frontend", "url": f"{url}/health"},

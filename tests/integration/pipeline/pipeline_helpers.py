@@ -174,6 +174,7 @@ class Runner:
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
+            check=False,
             text=True,
             timeout=timeout,
         )
