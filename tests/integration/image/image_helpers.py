@@ -15,10 +15,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 REGISTRY = os.environ.get("REGISTRY_ADDR", "127.0.0.1:5000")
-BASE = f"{REGISTRY}/base"
 MANIFEST_ACCEPT = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -27,21 +28,10 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     ]
 )
-# The local inventory's build args: the locally made Debian base images.
-LOCAL_BASE_OVERRIDES = {
-    "frontend": {
-        "build_args": {
-            "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
-            "RUNTIME_IMAGE": f"{BASE}/debian-nginx:bookworm",
-        }
-    },
-    "backend": {
-        "build_args": {
-            "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
-            "RUNTIME_IMAGE": f"{BASE}/debian-python:bookworm",
-        }
-    },
-}
+# The local inventory's build args (the locally made Debian base images): read, not copied.
+LOCAL_BASE_OVERRIDES = yaml.safe_load(
+    (ROOT / "inventories/local/group_vars/all/main.yml").read_text()
+)["image_component_overrides"]
 
 
 def run(cmd, timeout=600, check=True, env=None, **kwargs):

@@ -72,32 +72,13 @@ def merged_overrides(frontend_port: int, backend_port: int) -> dict:
     return overrides
 
 
-BASE = "127.0.0.1:5000/base"
-# What inventories/local needs for the image role (used only while the inventory does not set it).
-LOCAL_IMAGE_VARS = {
-    "image_registry": "127.0.0.1:5000",
-    "image_namespace": "intelligent-agent",
-    "image_component_overrides": {
-        "frontend": {
-            "build_args": {
-                "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
-                "RUNTIME_IMAGE": f"{BASE}/debian-nginx:bookworm",
-            }
-        },
-        "backend": {
-            "build_args": {
-                "BUILD_IMAGE": f"{BASE}/debian-python:bookworm",
-                "RUNTIME_IMAGE": f"{BASE}/debian-python:bookworm",
-            }
-        },
-    },
-}
+LOCAL_IMAGE_KEYS = ("image_registry", "image_namespace", "image_component_overrides")
 
 
 def image_vars() -> dict:
-    """The image role's local settings: the inventory's, else LOCAL_IMAGE_VARS."""
+    """The image role's local settings, as inventories/local sets them."""
     inventory = local_inventory_vars()
-    return {key: inventory.get(key, value) for key, value in LOCAL_IMAGE_VARS.items()}
+    return {key: inventory[key] for key in LOCAL_IMAGE_KEYS}
 
 
 class Result:
