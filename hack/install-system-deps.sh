@@ -7,9 +7,9 @@ set -euo pipefail
 
 PACKAGES=(
   docker.io docker-registry containerd runc containernetworking-plugins
-  iptables conntrack socat ethtool iproute2 kmod
+  iptables ipset conntrack socat ethtool iproute2 kmod gettext-base
   mmdebstrap busybox-static
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager prometheus-node-exporter
   jq curl git shellcheck openssl procps util-linux ca-certificates
 )
 

@@ -7,6 +7,9 @@
 #   $CACHE_ROOT/kwok-<v>/bin     kwok
 #   $CACHE_ROOT/crictl-<v>/bin   crictl
 #   $CACHE_ROOT/coredns-<v>/bin  coredns
+#   $CACHE_ROOT/kube-router-<v>/bin  kube-router (NetworkPolicy enforcement)
+#   $CACHE_ROOT/metrics-server-<v>/bin  metrics-server (the metrics API)
+#   $CACHE_ROOT/kube-state-metrics-<v>/bin  kube-state-metrics (alert rules' Kubernetes object metrics)
 # A component whose bin/.complete marker exists is not rebuilt.
 # Usage: build.sh [component...]   (default: all)
 set -euo pipefail
@@ -110,9 +113,24 @@ build_crictl() {
 build_coredns() {
   build_simple coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns
 }
+build_kube_router() {
+  build_simple kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2 \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+}
+build_metrics_server() {
+  build_simple metrics-server "$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server \
+    sigs.k8s.io/metrics-server/cmd/metrics-server \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+}
+build_kube_state_metrics() {
+  build_simple kube-state-metrics "$KUBE_STATE_METRICS_VERSION" k8s.io/kube-state-metrics/v2 \
+    k8s.io/kube-state-metrics/v2 \
+    "-X github.com/prometheus/common/version.Version=$KUBE_STATE_METRICS_VERSION"
+}
 
 main() {
-  local all=(etcd kwok crictl coredns k8s)
+  local all=(etcd kwok crictl coredns kube-router metrics-server kube-state-metrics k8s)
   local want=("$@")
   ((${#want[@]})) || want=("${all[@]}")
   local start; start=$(date +%s)
@@ -120,6 +138,9 @@ main() {
   for c in "${want[@]}"; do
     case $c in
       k8s | etcd | kwok | crictl | coredns) "build_$c" ;;
+      kube-router) build_kube_router ;;
+      metrics-server) build_metrics_server ;;
+      kube-state-metrics) build_kube_state_metrics ;;
       *) log "unknown component $c (one of: ${all[*]})"; exit 2 ;;
     esac
   done

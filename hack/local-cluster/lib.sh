@@ -138,3 +138,77 @@ wait_for_daemon() {
     sleep 0.5
   done
 }
+
+# ensure_port_free NAME PORT...: before starting NAME, fail clearly if another
+# process (e.g. the cluster of another clone of this repository) holds a port.
+ensure_port_free() {
+  local name=$1 port line
+  shift
+  for port in "$@"; do
+    line=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)
+    if [[ -n $line ]]; then
+      die "cannot start $name: port $port is taken ($line); is another local cluster (another clone's .local/cluster) running? Stop it with its cluster.sh down"
+    fi
+  done
+}
+
+# healthy_or_stop NAME CHECK...: true if NAME runs and CHECK passes within 30 s
+# (a busy daemon is given time, not restarted); otherwise stop it and be false.
+healthy_or_stop() {
+  local name=$1
+  shift
+  if is_running "$name"; then
+    if wait_for "$name to be healthy" 30 "$@"; then
+      return 0
+    fi
+    log "$name runs but is unhealthy: restarting it"
+  fi
+  stop_daemon "$name"
+  return 1
+}
+
+# args_changed NAME BINARY ARGS...: true if NAME runs, but not as BINARY ARGS (a flag was added or
+# changed since it was started, e.g. by an edit of this directory). healthy_or_stop only replaces
+# unhealthy daemons; start functions call this first so that `up` applies new flags.
+args_changed() {
+  local name=$1 pid path
+  shift
+  pid=$(pid_of "$name") || return 1
+  path=$(readlink -f "$(command -v "$1")") || return 1
+  shift
+  ! cmp -s <(tr '\0' '\n' <"/proc/$pid/cmdline") <(printf '%s\n' "$path" "$@")
+}
+
+# write_if_changed FILE < CONTENT: replace FILE only when CONTENT differs.
+# kube-proxy exits when its config file is written to, and running daemons
+# must not notice an idempotent `up`.
+write_if_changed() {
+  local file=$1 tmp
+  tmp=$(mktemp "$file.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+  else
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$file"
+  fi
+}
+
+# render TEMPLATE: print $LC_DIR/templates/TEMPLATE with its ${VAR} references
+# replaced by the shell's values. Only the names the template uses are
+# substituted (so `$!` or `$1` in a script stay as they are), and a name that
+# is unset is an error rather than an empty string.
+render() {
+  local file=$LC_DIR/templates/$1 names name
+  [[ -f $file ]] || die "no template $file"
+  # shellcheck disable=SC2016 # the ${...} are the template's, not ours
+  names=$(grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$file" | sort -u | tr -d '${}' || true)
+  (
+    for name in $names; do
+      [[ -v $name ]] || die "template $1 uses \${$name}, which is not set"
+      export "${name?}"
+    done
+    # shellcheck disable=SC2016,SC2086 # envsubst's own ${NAME} list, one word per name
+    envsubst "$(printf '${%s} ' $names)" <"$file"
+  )
+}

@@ -42,6 +42,14 @@ def _httpd_context(tmp: Path, version: str) -> Path:
     return ctx
 
 
+@pytest.fixture
+def real_node(cluster):
+    """The real node's name; tests that need real containers use it (directly or by usefixtures)."""
+    if not cluster.real_node:
+        pytest.fail("the local cluster runs without its real node (REAL_NODE=0)")
+    return cluster.real_node
+
+
 @pytest.fixture(scope="session")
 def http_images(cluster, tmp_path_factory) -> HttpImages:
     """Build v1 and v2 of the busybox HTTP server and push both to the registry."""

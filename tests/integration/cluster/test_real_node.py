@@ -22,13 +22,6 @@ from cluster_helpers import (
 pytestmark = pytest.mark.usefixtures("real_node")
 
 
-@pytest.fixture
-def real_node(cluster):
-    if not cluster.real_node:
-        pytest.fail("the local cluster runs without its real node (REAL_NODE=0)")
-    return cluster.real_node
-
-
 def http_server(cluster, name, image, replicas=1, **kwargs):
     """The busybox HTTP server with a real HTTP readiness probe."""
     container = {

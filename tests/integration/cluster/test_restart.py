@@ -101,6 +101,13 @@ def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
     expected |= {"dockerd", "registry"}
     if cluster.real_node:
         expected |= {"containerd", "kubelet", "kube-proxy", "coredns"}
+        # NetworkPolicy enforcer, metrics API and exporters (hack/local-cluster/lib/).
+        expected |= {
+            "kube-router",
+            "metrics-server",
+            "kube-state-metrics",
+            "node-exporter",
+        }
     assert expected <= set(before), sorted(before)
 
     down = _run("down", timeout=600)
@@ -123,6 +130,10 @@ def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
         ["iptables-save"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert [line for line in rules.splitlines() if "KUBE-" in line] == []
+    ipsets = subprocess.run(
+        ["ipset", "list", "-n"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert [name for name in ipsets.split() if name.startswith("KUBE-")] == []
     netns = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
