@@ -273,3 +273,57 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest):
     cluster.kubectl_run(
         "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
     )
+
+
+def _run_checked(cmd: list[str], timeout: float) -> None:
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=False,
+    )
+    if done.returncode:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+
+
+@pytest.fixture(scope="session")
+def backend_image(cluster: Cluster) -> str:
+    """The demo backend (examples/demo-app/backend) built on the local Debian Python base image
+    and pushed to the local registry, once per session."""
+    started = time.monotonic()
+    # A no-op when the registry already has the current base image.
+    _run_checked([str(ROOT / "hack" / "base-images" / "build.sh"), "python"], 1800)
+    base = f"{cluster.registry}/base/debian-python:bookworm"
+    tag = f"{cluster.registry}/it-demo/backend:{uuid.uuid4().hex[:8]}"
+    _run_checked(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BUILD_IMAGE={base}",
+            "--build-arg",
+            f"RUNTIME_IMAGE={base}",
+            "-t",
+            tag,
+            str(ROOT / "examples" / "demo-app" / "backend"),
+        ],
+        900,
+    )
+    for attempt in range(3):  # the shared local registry hiccups under parallel pushes
+        try:
+            _run_checked(["docker", "push", "-q", tag], 300)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            time.sleep(3)
+    print(
+        f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.0f} s"
+    )
+    return tag

@@ -14,37 +14,14 @@ metrics-server runs as a host daemon behind kube-apiserver's aggregation layer
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 from cluster_helpers import deployment, wait_available, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
-BACKEND_CONTEXT = ROOT / "examples" / "demo-app" / "backend"
-BASE_IMAGES = ROOT / "hack" / "base-images" / "build.sh"
 METRICS_API = "/apis/metrics.k8s.io/v1beta1"
 
 pytestmark = pytest.mark.usefixtures("metrics_api")
-
-
-def run(cmd: list[str], timeout: float) -> str:
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        check=False,
-    )
-    if proc.returncode:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc.stdout
 
 
 def cpu_millicores(quantity: str) -> float:
@@ -152,36 +129,6 @@ def test_kubectl_top_reports_real_usage(cluster, namespace):
     assert raw(cluster, f"{METRICS_API}/namespaces/{namespace}/pods/{sim_pod}") is None
     listed = raw(cluster, f"{METRICS_API}/namespaces/{namespace}/pods")
     assert [p["metadata"]["name"] for p in listed["items"]] == [pod], listed
-
-
-@pytest.fixture(scope="module")
-def backend_image(cluster):
-    """The demo backend built on the local Debian Python base image, pushed to the registry."""
-    started = time.monotonic()
-    # A no-op when the registry already has the current base image.
-    run([str(BASE_IMAGES), "python"], timeout=1800)
-    base = f"{cluster.registry}/base/debian-python:bookworm"
-    tag = f"{cluster.registry}/it-hpa/backend:{uuid.uuid4().hex[:8]}"
-    run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BUILD_IMAGE={base}",
-            "--build-arg",
-            f"RUNTIME_IMAGE={base}",
-            "-t",
-            tag,
-            str(BACKEND_CONTEXT),
-        ],
-        timeout=900,
-    )
-    run(["docker", "push", "-q", tag], timeout=300)
-    print(
-        f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.0f} s"
-    )
-    return tag
 
 
 def backend_objects(cluster, image: str) -> list[dict]:

@@ -1,7 +1,11 @@
 """The monitoring role against the real local cluster: a real Prometheus scrapes the demo backend.
 
-One module-scoped deployment (admin kubeconfig, standalone mode) serves the tests in order:
-target up, every dashboard query valid, the alert rules loaded, a second run changes nothing,
+One module-scoped deployment serves the tests in order, laid out as in production: the app namespace
+prepared by the namespace role (default-deny NetworkPolicies; the backend admits Prometheus pods from
+the monitoring namespace), Prometheus in a namespace of its own (admin kubeconfig, standalone mode),
+the cluster's node-exporter and kube-state-metrics (hack/local-cluster host daemons, Services in
+`monitoring`). Target up, every dashboard query valid, the alert rules loaded, a second run changes
+nothing, a crash-looping pod and a nearly full node filesystem make the spec's alerts fire,
 ApplicationDown fires after the backend is scaled to zero. A separate test runs the role with the
 least-privilege deployer kubeconfig: the namespaced parts apply, the ClusterRole part fails naming
 the missing permission.
@@ -28,19 +32,24 @@ REGISTRY = "127.0.0.1:5000"
 PROMETHEUS_IMAGE = f"{REGISTRY}/monitoring/prometheus:v2.53.4-local"
 BUILD_BINARIES = ROOT / "roles/monitoring/files/prometheus-image/build-binaries.sh"
 BACKEND_JOB = "intelligent-agent-backend"
+# Where hack/local-cluster puts the Services of its node-exporter and kube-state-metrics host daemons.
+CLUSTER_EXPORTERS_NAMESPACE = "monitoring"
+ROLE_DEFAULTS = yaml.safe_load(
+    (ROOT / "roles/monitoring/defaults/main.yml").read_text()
+)
 
 PLAYBOOK = """
-- name: Run the monitoring role
+- name: Run the {role} role
   hosts: localhost
   connection: local
   gather_facts: false
   vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
   module_defaults:
     group/intelligent_agent.platform.k8s:
-      kubeconfig: "{{ test_kubeconfig }}"
+      kubeconfig: "{{{{ test_kubeconfig }}}}"
   roles:
-    - role: intelligent_agent.platform.monitoring
+    - role: intelligent_agent.platform.{role}
 """
 
 
@@ -67,12 +76,14 @@ def recap(output):
 
 
 class Role:
-    """Runs the monitoring role with ansible-playbook and a vars file."""
+    """Runs the monitoring role (or another of the collection's roles) with ansible-playbook and a vars file."""
 
-    def __init__(self, workdir: Path, kubeconfig: Path, variables: dict):
+    def __init__(
+        self, workdir: Path, kubeconfig: Path, variables: dict, role="monitoring"
+    ):
         self.workdir = workdir
-        self.playbook = workdir / "monitoring.yml"
-        self.playbook.write_text(PLAYBOOK)
+        self.playbook = workdir / f"{role}.yml"
+        self.playbook.write_text(PLAYBOOK.format(role=role))
         self.vars_file = workdir / "vars.yml"
         self.vars_file.write_text(
             yaml.safe_dump(dict(variables, test_kubeconfig=str(kubeconfig)))
@@ -146,41 +157,6 @@ def prometheus_image(cluster):
     return Path(bindir) / "prometheus"
 
 
-@pytest.fixture(scope="module")
-def backend_image(cluster):
-    tag = f"{REGISTRY}/it-monitoring/backend:{uuid.uuid4().hex[:8]}"
-    base = f"{REGISTRY}/base/debian-python:bookworm"
-    started = time.monotonic()
-    run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BUILD_IMAGE={base}",
-            "--build-arg",
-            f"RUNTIME_IMAGE={base}",
-            "-t",
-            tag,
-            str(ROOT / "examples/demo-app/backend"),
-        ],
-        timeout=900,
-    )
-    for attempt in range(3):  # the shared local registry hiccups under parallel pushes
-        if (
-            run(
-                ["docker", "push", "-q", tag], timeout=300, check=attempt == 2
-            ).returncode
-            == 0
-        ):
-            break
-        time.sleep(3)
-    print(
-        f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.1f}s"
-    )
-    return tag
-
-
 def backend_manifests(namespace, image, name, component, node_selector):
     labels = {
         "app.kubernetes.io/name": component,
@@ -246,12 +222,31 @@ def backend_manifests(namespace, image, name, component, node_selector):
     ]
 
 
-def role_vars(namespace, node_selector, binary, **extra):
+def exporter_jobs():
+    """The role's exporter jobs, the cluster exporters looked for where hack/local-cluster has them.
+
+    The tests' Prometheus lives in a namespace of its own, not in `monitoring` where the role's default
+    (monitoring_namespace) would look for node-exporter and kube-state-metrics.
+    """
+    jobs = [dict(job) for job in ROLE_DEFAULTS["monitoring_exporter_jobs"]]
+    for job in jobs:
+        if job["name"] in ("node-exporter", "kube-state-metrics"):
+            job["namespaces"] = [CLUSTER_EXPORTERS_NAMESPACE]
+    return jobs
+
+
+def role_vars(namespace, node_selector, binary, app_namespace=None, **extra):
+    """Prometheus in `namespace`, scraping the app in `app_namespace` (default: the same namespace).
+
+    monitoring_alert_for_override shortens every rule's `for` (5-10 minutes in production) so that alerts
+    fire within seconds; thresholds and expressions stay the production ones.
+    """
     return {
         "platform_environment": "local",
         "platform_name": "intelligent-agent",
         "monitoring_namespace": namespace,
-        "monitoring_scrape_namespaces": [namespace],
+        "monitoring_app_namespace": app_namespace or namespace,
+        "monitoring_exporter_jobs": exporter_jobs(),
         "monitoring_cluster_name": "local",
         "monitoring_scrape_interval": "3s",
         "monitoring_scrape_timeout": "2s",
@@ -276,35 +271,93 @@ def role_vars(namespace, node_selector, binary, **extra):
     }
 
 
+def app_namespace_vars(app_namespace, monitoring_namespace, kubeconfig):
+    """The namespace role for the app namespace, as deploy.yml runs it (default-deny NetworkPolicies).
+
+    Its backend policy admits Prometheus pods from namespace_monitoring_namespace; the annotation-only
+    pod needs an allow rule of its own, as any pod that opts into scraping does. Quota, LimitRange and
+    the deployer's Role are not what this test is about.
+    """
+    from_prometheus = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}
+        },
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    return {
+        "platform_environment": "local",
+        "platform_name": "intelligent-agent",
+        "platform_namespace": app_namespace,
+        "platform_kubeconfig": str(
+            kubeconfig
+        ),  # the role sets its own module_defaults from it
+        "namespace_labels": {"local-cluster/test": "true"},
+        "namespace_monitoring_namespace": monitoring_namespace,
+        "namespace_resource_quota_enabled": False,
+        "namespace_limit_range_enabled": False,
+        "namespace_deployer_enabled": False,
+        "namespace_network_policies_extra": [
+            {
+                "name": "allow-annotated-from-prometheus",
+                "component": "annotated",
+                "ingress": [
+                    {
+                        "from": [from_prometheus],
+                        "ports": [{"port": 5000, "protocol": "TCP"}],
+                    }
+                ],
+            }
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
-    """Backend + an annotation-only pod + Prometheus (admin kubeconfig) in a fresh namespace."""
-    namespace = f"it-monitoring-{uuid.uuid4().hex[:6]}"
+    """Production's layout: Prometheus (admin kubeconfig) in a namespace of its own, the backend and an
+    annotation-only pod in an app namespace prepared by the namespace role (default deny).
+    """
+    suffix = uuid.uuid4().hex[:6]
+    monitoring_namespace = f"it-monitoring-{suffix}"
+    app_namespace = f"it-monitoring-app-{suffix}"
     cluster.apply(
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {"local-cluster/test": "true"}},
+            "metadata": {
+                "name": monitoring_namespace,
+                "labels": {"local-cluster/test": "true"},
+            },
         }
     )
     node_selector = dict(cluster.real_node_selector)
     try:
+        rc, output, elapsed = Role(
+            tmp_path_factory.mktemp("monitoring-app-namespace"),
+            cluster.kubeconfig,
+            app_namespace_vars(app_namespace, monitoring_namespace, cluster.kubeconfig),
+            role="namespace",
+        ).run()
+        print(f"\napp namespace {app_namespace} (namespace role): {elapsed:.1f}s")
         cluster.apply(
             backend_manifests(
-                namespace, backend_image, "backend", "backend", node_selector
+                app_namespace, backend_image, "backend", "backend", node_selector
             )
             + backend_manifests(
-                namespace, backend_image, "annotated", "annotated", node_selector
+                app_namespace, backend_image, "annotated", "annotated", node_selector
             )
         )
         # "upstream": the role runs build-binaries.sh itself (cached by the prometheus_image fixture).
-        variables = role_vars(namespace, node_selector, "upstream")
+        variables = role_vars(
+            monitoring_namespace, node_selector, "upstream", app_namespace=app_namespace
+        )
         role = Role(
             tmp_path_factory.mktemp("monitoring-admin"), cluster.kubeconfig, variables
         )
         rc, output, elapsed = role.run()
-        print(f"\nfirst role run: {elapsed:.1f}s, {recap(output)}")
-        service = cluster.kubectl_json("-n", namespace, "get", "service", "prometheus")
+        print(f"first role run: {elapsed:.1f}s, {recap(output)}")
+        service = cluster.kubectl_json(
+            "-n", monitoring_namespace, "get", "service", "prometheus"
+        )
         node_port = service["spec"]["ports"][0]["nodePort"]
         base = f"http://127.0.0.1:{node_port}"
         render_dir = tmp_path_factory.mktemp("monitoring-render")
@@ -321,7 +374,8 @@ def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
             "monitoring_grafana_enabled=true",
         )
         yield {
-            "namespace": namespace,
+            "namespace": app_namespace,
+            "monitoring_namespace": monitoring_namespace,
             "base": base,
             "role": role,
             "render_dir": render_dir,
@@ -330,7 +384,8 @@ def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
         cluster.kubectl_run(
             "delete",
             "namespace",
-            namespace,
+            app_namespace,
+            monitoring_namespace,
             "--wait=false",
             "--ignore-not-found",
             check=False,
@@ -338,7 +393,7 @@ def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
         cluster.kubectl_run(
             "delete",
             "clusterrole,clusterrolebinding",
-            f"intelligent-agent-{namespace}-prometheus",
+            f"intelligent-agent-{monitoring_namespace}-prometheus",
             "--ignore-not-found",
             check=False,
         )
@@ -435,6 +490,183 @@ def test_second_run_changes_nothing(deployed):
     summary = recap(output)
     print(f"\nsecond role run: {elapsed:.1f}s, {summary}")
     assert summary["changed"] == 0, output[-6000:]
+
+
+def alerts(base, alertname, state="firing"):
+    status, body = prom_get(base, "/api/v1/alerts")
+    assert status == 200, body
+    return [
+        a
+        for a in body["data"]["alerts"]
+        if a["labels"]["alertname"] == alertname and a["state"] == state
+    ]
+
+
+def query(base, promql):
+    status, body = prom_get(base, "/api/v1/query", {"query": promql})
+    assert status == 200 and body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_cluster_exporters_are_scraped(deployed):
+    """node-exporter and kube-state-metrics (host daemons of the local cluster, selectorless Services in
+    `monitoring`) are up for the Prometheus in its own namespace; kube-state-metrics' series keep the
+    namespace of the objects they describe (honor_labels)."""
+    base = deployed["base"]
+    waited = {}
+    for job in ("node-exporter", "kube-state-metrics"):
+        waited[job] = wait_for(
+            f"{job} target up",
+            lambda job=job: [
+                t
+                for t in active_targets(base)
+                if t["labels"]["job"] == job and t["health"] == "up"
+            ],
+            timeout=120,
+        )
+    targets = {
+        t["labels"]["job"]: t for t in active_targets(base) if t["health"] == "up"
+    }
+    print(
+        "\nexporter targets up: "
+        + ", ".join(
+            f"{job} {targets[job]['scrapeUrl']} ({seconds:.1f}s)"
+            for job, seconds in waited.items()
+        )
+    )
+    assert (
+        targets["node-exporter"]["labels"]["namespace"] == CLUSTER_EXPORTERS_NAMESPACE
+    )
+    backend_replicas = f'kube_deployment_spec_replicas{{namespace="{deployed["namespace"]}", deployment="backend"}}'
+    wait_for(
+        "kube-state-metrics series of the backend Deployment",
+        lambda: query(base, backend_replicas),
+        timeout=60,
+    )
+    assert query(base, 'node_filesystem_size_bytes{job="node-exporter"}')
+    assert query(base, 'kube_node_status_condition{condition="Ready", status="true"}')
+
+
+def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(
+    cluster, deployed, backend_image
+):
+    """A container that exits at once, on the real node: kube-state-metrics sees the restarts and the
+    unavailable replica, and KubernetesPodCrashLooping and KubernetesDeploymentReplicasMismatch fire
+    (production expressions and thresholds; `for` shortened by monitoring_alert_for_override).
+    """
+    base, namespace = deployed["base"], deployed["namespace"]
+    manifests = backend_manifests(
+        namespace,
+        backend_image,
+        "crasher",
+        "crasher",
+        dict(cluster.real_node_selector),
+    )
+    deployment = manifests[0]
+    deployment["spec"]["template"]["metadata"]["annotations"] = {}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["sh", "-c", "echo 'simulated crash' >&2; exit 1"]
+    container.pop("readinessProbe")
+
+    def crash_looping():
+        return [
+            a
+            for a in alerts(base, "KubernetesPodCrashLooping")
+            if a["labels"].get("namespace") == namespace
+            and a["labels"].get("pod", "").startswith("crasher-")
+        ]
+
+    def replicas_mismatch():
+        return [
+            a
+            for a in alerts(base, "KubernetesDeploymentReplicasMismatch")
+            if a["labels"].get("namespace") == namespace
+            and a["labels"].get("deployment") == "crasher"
+        ]
+
+    assert not crash_looping() and not replicas_mismatch()
+    cluster.apply(deployment)
+    started = time.monotonic()
+    try:
+        mismatch_after = wait_for(
+            "KubernetesDeploymentReplicasMismatch firing", replicas_mismatch, 180
+        )
+        crash_after = time.monotonic() - started
+        crash_after += wait_for("KubernetesPodCrashLooping firing", crash_looping, 240)
+        firing = crash_looping()[0]
+        restarts = query(
+            base,
+            f'kube_pod_container_status_restarts_total{{namespace="{namespace}", pod="{firing["labels"]["pod"]}"}}',
+        )
+        print(
+            f"\nKubernetesDeploymentReplicasMismatch firing {mismatch_after:.1f}s and "
+            f"KubernetesPodCrashLooping firing {crash_after:.1f}s after the crashing Deployment was applied "
+            f"(pod {firing['labels']['pod']}, restarts {restarts[0]['value'][1] if restarts else '?'}); "
+            f"summary: {firing['annotations']['summary']}"
+        )
+        assert firing["labels"]["severity"] == "warning"
+        assert firing["labels"]["container"] == "backend"
+    finally:
+        cluster.kubectl_run(
+            "-n", namespace, "delete", "deployment", "crasher", "--ignore-not-found"
+        )
+
+
+@pytest.fixture
+def nearly_full_filesystem(tmp_path):
+    """A real 16 MiB ext4 filesystem mounted on the node (a loop device) and filled to about 92%."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a filesystem needs root (the local cluster runs as root)")
+    image, mountpoint = tmp_path / "disk.img", tmp_path / "mnt"
+    mountpoint.mkdir()
+    run(["truncate", "-s", "16M", str(image)])
+    run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)])
+    run(["mount", "-o", "loop", str(image), str(mountpoint)])
+    try:
+        stat = os.statvfs(mountpoint)
+        size, avail = stat.f_blocks * stat.f_frsize, stat.f_bavail * stat.f_frsize
+        run(
+            [
+                "fallocate",
+                "-l",
+                str(avail - int(size * 0.08)),
+                str(mountpoint / "fill"),
+            ]
+        )
+        stat = os.statvfs(mountpoint)
+        yield mountpoint, stat.f_bavail / stat.f_blocks
+    finally:
+        # The loop device is released with the mount (mount -o loop sets autoclear).
+        run(["umount", str(mountpoint)], check=False)
+
+
+def test_nearly_full_node_filesystem_fires_disk_space_low(
+    deployed, nearly_full_filesystem
+):
+    """node-exporter reports a real, nearly full filesystem on the node; DiskSpaceLow fires with the
+    production threshold (less than 15% free). Its production `for` (10 minutes) is shortened by
+    monitoring_alert_for_override; high CPU or memory cannot be produced quickly on a shared machine.
+    """
+    base = deployed["base"]
+    mountpoint, free = nearly_full_filesystem
+    started = time.monotonic()
+
+    def disk_space_low():
+        return [
+            a
+            for a in alerts(base, "DiskSpaceLow")
+            if a["labels"].get("mountpoint") == str(mountpoint)
+        ]
+
+    waited = wait_for("DiskSpaceLow firing", disk_space_low, timeout=180)
+    firing = disk_space_low()[0]
+    print(
+        f"\nDiskSpaceLow firing {waited:.1f}s after {mountpoint} was filled ({free:.1%} free): "
+        f"{firing['labels']['instance']} {firing['labels'].get('fstype')}, value {float(firing['value']):.3f}"
+    )
+    assert firing["labels"]["job"] == "node-exporter"
+    assert float(firing["value"]) < 0.15
+    assert time.monotonic() - started < 180
 
 
 def test_application_down_fires_when_backend_scaled_to_zero(cluster, deployed):

@@ -267,7 +267,9 @@ def test_dashboard_has_the_required_panels_with_backend_metrics(rendered):
         rendered["production"], "grafana/provisioning/datasources/datasources.yml"
     )
     assert ds["datasources"][0]["type"] == "prometheus"
-    assert ds["datasources"][0]["url"] == "http://prometheus.production.svc:9090"
+    assert ds["datasources"][0]["url"] == "http://prometheus.monitoring.svc:9090"
+    # Prometheus lives in `monitoring`; the app's series are in the app namespace.
+    assert 'namespace="production"' in exprs and 'namespace="monitoring"' not in exprs
 
 
 def test_standalone_manifests_follow_the_security_rules(rendered):
@@ -327,8 +329,47 @@ def test_cluster_role_is_read_only_without_wildcards_or_secrets(rendered):
         assert "secrets" not in rule.get("resources", [])
     binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "prometheus", "namespace": "production"}
+        {"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}
     ]
+
+
+def test_prometheus_lives_in_its_own_namespace_and_scrapes_the_app_namespace(rendered):
+    """Production layout: Prometheus in `monitoring` (where the namespace role's backend policy admits it
+    from), the app and its datastore exporters in the app namespace, the cluster exporters beside Prometheus.
+    """
+    docs = [
+        d
+        for d in yaml.safe_load_all(
+            (rendered["production"] / "manifests/prometheus.yml").read_text()
+        )
+        if d
+    ]
+    assert {d["metadata"]["namespace"] for d in docs} == {"monitoring"}
+    config = load(rendered["production"], "prometheus/prometheus.yml")
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+
+    def names(job):
+        return jobs[job]["kubernetes_sd_configs"][0]["namespaces"]["names"]
+
+    for job in ("intelligent-agent-backend", "kubernetes-pods", "postgres", "redis"):
+        assert names(job) == ["production"], job
+    for job in ("node-exporter", "kube-state-metrics"):
+        assert names(job) == ["monitoring"], job
+    # kube-state-metrics' namespace/pod labels describe the objects, not its own Service.
+    assert jobs["kube-state-metrics"]["honor_labels"] is True
+    assert "honor_labels" not in jobs["node-exporter"]
+    operator = [
+        d
+        for d in yaml.safe_load_all(
+            (rendered["production"] / "manifests/operator.yml").read_text()
+        )
+        if d and d["kind"] == "ServiceMonitor"
+    ]
+    ksm = next(
+        m for m in operator if m["metadata"]["name"].endswith("-kube-state-metrics")
+    )
+    assert ksm["spec"]["namespaceSelector"]["matchNames"] == ["monitoring"]
+    assert ksm["spec"]["endpoints"][0]["honorLabels"] is True
 
 
 def test_operator_manifests(rendered):
