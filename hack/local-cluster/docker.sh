@@ -50,24 +50,7 @@ registry_up() {
   command -v docker-registry >/dev/null || die "docker-registry missing: run hack/install-system-deps.sh"
   stop_daemon registry 5
   mkdir -p "$REGISTRY_DIR"
-  cat >"$REGISTRY_CONFIG" <<CFG
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $REGISTRY_DIR
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: $REGISTRY_ADDR
-  headers:
-    X-Content-Type-Options: [nosniff]
-CFG
+  render registry.yml >"$REGISTRY_CONFIG"
   start_daemon registry docker-registry serve "$REGISTRY_CONFIG"
   wait_for_daemon registry "registry on $REGISTRY_ADDR" 60 registry_ok
   log "registry ready on $REGISTRY_ADDR (storage $REGISTRY_DIR)"
