@@ -69,7 +69,7 @@ build_k8s() {
       ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
     done
     mkdir -p "$out/bin"
-    log "k8s $K8S_VERSION: compiling (cold build takes 15-25 min on 2 cores)"
+    log "k8s $K8S_VERSION: compiling (about 4-8 min with an empty build cache)"
     go build -ldflags "$ld" -o "$out/bin/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \

@@ -74,7 +74,7 @@ binaries_built() {
 
 ensure_built() {
   binaries_built && return 0
-  log "binaries missing in $CACHE_ROOT: building (a cold build takes 15-25 min)"
+  log "binaries missing in $CACHE_ROOT: building (empty Go caches: about 16 min on 2 cores)"
   (take_lock build && "$LC_DIR/build.sh")
 }
 
