@@ -52,7 +52,7 @@ def _delete_rule(rule: list[str]) -> None:
 def repaired_afterwards(cluster):
     """Whatever happens, a normal `up` runs last and must leave a proven data path."""
     yield
-    up, _ = _up()
+    up = _up()[0]
     assert up.returncode == 0, up.stderr[-4000:]
 
 
