@@ -26,6 +26,8 @@ pytestmark = [
     ),
 ]
 
+# Clients in the cache (make bench's helm among them), not daemons `down` must stop.
+CLIENT_TOOLS = {"kubectl", "crictl", "helm"}
 CLUSTER_SH = (
     Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
 )
@@ -115,13 +117,13 @@ def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
 
     still = {name: pid for name, pid in before.items() if _alive(pid)}
     assert still == {}, f"still running after cluster-down: {still}"
-    # Daemons built into the cache (clients such as kubectl excluded) and
+    # Daemons built into the cache (clients excluded) and
     # containerd shims of the real node.
     cache = Path(cluster.kubectl).parents[2]  # ~/.cache/intelligent-agent-platform
     daemons = [
         str(p)
         for p in cache.glob("*/bin/*")
-        if p.name not in {"kubectl", "crictl"} and not p.name.startswith(".")
+        if p.name not in CLIENT_TOOLS and not p.name.startswith(".")
     ]
     leftovers = _processes_using(daemons, [cluster.containerd_sock])
     assert leftovers == [], leftovers
