@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv lint sanity units validate cluster-up cluster-down cluster-status base-images \
-	integration molecule test demo build clean
+	integration molecule bench test demo build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ venv: $(VENV)/.installed ## Create .venv with the pinned toolchain
 
 lint: venv ## ansible-lint (production profile), yamllint, shellcheck of the developer scripts
 	$(BIN)/yamllint -s .
-	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh')
+	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' 'bench/*.sh')
 	$(BIN)/ansible-lint --profile production
 
 sanity: venv ## ansible-test sanity in a temporary ansible_collections tree (no containers)
@@ -57,6 +57,10 @@ integration: venv cluster-up base-images ## Tests against the real local cluster
 
 molecule: venv cluster-up base-images ## Molecule scenarios against the local cluster
 	hack/molecule.sh
+
+bench: venv cluster-up base-images ## The collection side by side with kubectl, Helm 4 and kubernetes.core (not in `test`)
+	bench/build-helm.sh >/dev/null
+	$(BIN)/python -m bench
 
 test: lint sanity units validate integration molecule ## Everything CI runs, in order
 
