@@ -168,8 +168,7 @@ healthy_or_stop() {
 }
 
 # args_changed NAME BINARY ARGS...: true if NAME runs, but not as BINARY ARGS (a flag was added or
-# changed since it was started, e.g. by an edit of this directory). healthy_or_stop only replaces
-# unhealthy daemons; start functions call this first so that `up` applies new flags.
+# changed since it was started, e.g. by an edit of this directory).
 args_changed() {
   local name=$1 pid path
   shift
@@ -177,6 +176,17 @@ args_changed() {
   path=$(readlink -f "$(command -v "$1")") || return 1
   shift
   ! cmp -s <(tr '\0' '\n' <"/proc/$pid/cmdline") <(printf '%s\n' "$path" "$@")
+}
+
+# stop_if_args_changed NAME TIMEOUT BINARY ARGS...: healthy_or_stop only replaces unhealthy daemons;
+# start functions call this first so that `up` applies new flags to a running daemon.
+stop_if_args_changed() {
+  local name=$1 timeout=$2
+  shift 2
+  if args_changed "$name" "$@"; then
+    log "$name runs with other flags than these: restarting it"
+    stop_daemon "$name" "$timeout"
+  fi
 }
 
 # write_if_changed FILE < CONTENT: replace FILE only when CONTENT differs.

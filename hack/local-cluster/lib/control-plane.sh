@@ -53,10 +53,7 @@ start_apiserver() {
     --proxy-client-cert-file "$PKI/front-proxy-client.crt"
     --proxy-client-key-file "$PKI/front-proxy-client.key"
   )
-  if args_changed kube-apiserver "$K8S_BIN/kube-apiserver" "${args[@]}"; then
-    log "kube-apiserver runs with other flags than these: restarting it"
-    stop_daemon kube-apiserver 15
-  fi
+  stop_if_args_changed kube-apiserver 15 "$K8S_BIN/kube-apiserver" "${args[@]}"
   healthy_or_stop kube-apiserver apiserver_ok && return 0
   ensure_port_free kube-apiserver "$APISERVER_PORT"
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" "${args[@]}"

@@ -37,10 +37,7 @@ start_metrics_server() {
     --profiling=false
   )
   CA_BUNDLE=$(base64 -w0 "$PKI/ca.crt") render metrics-server.yaml | apply_manifests
-  if args_changed metrics-server "$METRICS_SERVER_BIN/metrics-server" "${args[@]}"; then
-    log "metrics-server runs with other flags than these: restarting it"
-    stop_daemon metrics-server
-  fi
+  stop_if_args_changed metrics-server 20 "$METRICS_SERVER_BIN/metrics-server" "${args[@]}"
   if ! healthy_or_stop metrics-server metrics_server_ok; then
     ensure_port_free metrics-server "$METRICS_SERVER_PORT"
     start_daemon metrics-server "$METRICS_SERVER_BIN/metrics-server" "${args[@]}"
