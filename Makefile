@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# The local inventory's demo vault password, for make targets only: ansible.cfg names none, so a vault.yml of
+# staging or production is never encrypted with it (inventories/README.md).
+export ANSIBLE_VAULT_IDENTITY_LIST ?= local@$(CURDIR)/inventories/local/vault-password.txt
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv lint sanity units validate cluster-up cluster-down cluster-status base-images \

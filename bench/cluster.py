@@ -88,6 +88,7 @@ class Kube:
                 # kubernetes.core and the collection's modules read this when no kubeconfig option is set.
                 "K8S_AUTH_KUBECONFIG": self.kubeconfig,
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_VAULT_IDENTITY_LIST": f"local@{ROOT / 'inventories' / 'local' / 'vault-password.txt'}",
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0",
                 "PYTHONUNBUFFERED": "1",

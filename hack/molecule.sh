@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+# The local inventory's demo vault password (ansible.cfg names none: inventories/README.md).
+export ANSIBLE_VAULT_IDENTITY_LIST="${ANSIBLE_VAULT_IDENTITY_LIST:-local@$PWD/inventories/local/vault-password.txt}"
 
 scenarios=()
 for dir in molecule/*/; do
