@@ -19,6 +19,9 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.image_r
     build_image_ref,
     parse_image_ref as _parse_image_ref,
 )
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.replicas import (
+    hpa_replica_plan as _hpa_replica_plan,
+)
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (
     rollout_summary as _rollout_summary,
 )
@@ -29,6 +32,12 @@ def content_hash(data, length=10):
         return _content_hash(data, length)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("content_hash: %s" % exc)
+
+
+def hpa_replica_plan(live_deployments, autoscaled_names, field_manager):
+    if not isinstance(live_deployments, (list, tuple)):
+        raise AnsibleFilterError("hpa_replica_plan: expected a list of live Deployments")
+    return _hpa_replica_plan(live_deployments, autoscaled_names, field_manager)
 
 
 def image_ref(repository, tag=None, digest=None):
@@ -63,6 +72,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "content_hash": content_hash,
+            "hpa_replica_plan": hpa_replica_plan,
             "image_ref": image_ref,
             "parse_image_ref": parse_image_ref,
             "redact": redact,

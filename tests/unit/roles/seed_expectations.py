@@ -210,7 +210,9 @@ def assert_edge(objects: list[dict], *, issuers: bool) -> None:
     """LoadBalancer with the NLB annotations, the nginx Ingress and the ClusterIssuers."""
     lb = pick(objects, "Service", "intelligent-agent-lb")
     assert lb["spec"]["type"] == "LoadBalancer"
-    assert {p["port"] for p in lb["spec"]["ports"]} == {80, 443}
+    # No certificate in the defaults: no 443 listener, which would serve plain HTTP (see the ARN test).
+    assert {p["port"] for p in lb["spec"]["ports"]} == {80}
+    assert "service.beta.kubernetes.io/aws-load-balancer-ssl-ports" not in lb["metadata"]["annotations"]
     annotations = lb["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
     assert (

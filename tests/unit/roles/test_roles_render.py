@@ -40,6 +40,16 @@ def test_production_renders_the_seed_numbers(production):
     assert_labels(production)
 
 
+def test_the_load_balancer_listens_on_443_only_with_a_certificate(tmp_path):
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    docs = render(tmp_path, "production", {"app_load_balancer_ssl_certificate_arn": arn})
+    lb = find(docs, "Service", "intelligent-agent-lb")
+    assert {p["port"] for p in lb["spec"]["ports"]} == {80, 443}
+    annotations = lb["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"] == arn
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "443"
+
+
 def test_production_secrets_hold_every_seed_key_and_registry_credentials(
     production, fake_secrets
 ):
