@@ -129,3 +129,51 @@ def redact(data, keys_or_values=None, secret_keys=True):
         return value
 
     return walk(data)
+
+
+# Credentials in a URL: scheme://user:password@host -> scheme://user:********@host
+URL_CREDENTIALS_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
+# KEY=value, KEY: value, "KEY": "value" as programs print their environment or configuration: the key and
+# separator (the value follows, up to whitespace, a quote, a comma or a semicolon).
+ASSIGNMENT_KEY_RE = re.compile(r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[=:]\s*["']?""")
+ASSIGNMENT_VALUE_RE = re.compile(r"""[^\s"',;]+""")
+
+
+def redact_text(text, secret_values=None):
+    """``text`` (a log line, an error message) with secrets replaced by ``********``.
+
+    Removes, in this order: the given secret values wherever they appear (at least 4 characters long),
+    passwords in URLs, and the values of assignments whose key looks secret (``JWT_SECRET=...``,
+    ``"api_key": "..."``). A program that prints its environment when it crashes leaks nothing through it.
+    """
+    if not isinstance(text, str) or not text:
+        return text
+    _keys, texts = _secret_sets(secret_values or [])
+    text = _scrub_text(text, texts) if texts else text
+    text = URL_CREDENTIALS_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _redact_assignments(text)
+
+
+def _redact_assignments(text):
+    parts, done = [], 0
+    for match in ASSIGNMENT_KEY_RE.finditer(text):
+        if match.start() < done or not is_secret_key(match.group("key")):
+            continue
+        value = ASSIGNMENT_VALUE_RE.match(text, match.end())
+        if not value or value.group(0) == REDACTED:
+            continue
+        parts.extend((text[done:value.start()], REDACTED))
+        done = value.end()
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def redact_strings(data, secret_values=None):
+    """Copy of ``data`` with :func:`redact_text` applied to every string in it (keys are kept)."""
+    if isinstance(data, dict):
+        return dict((k, redact_strings(v, secret_values)) for k, v in data.items())
+    if isinstance(data, (list, tuple)):
+        return [redact_strings(v, secret_values) for v in data]
+    if isinstance(data, str):
+        return redact_text(data, secret_values)
+    return data

@@ -103,9 +103,20 @@ options:
     type: int
     default: 3
   log_lines:
-    description: Number of log lines of a failing container to return; V(0) reads no logs.
+    description:
+      - Number of log lines of a failing container to return; V(0) reads no logs.
+      - Log lines and messages are redacted before they are returned (see O(redact_values)).
     type: int
     default: 20
+  redact_values:
+    description:
+      - "Secret values (for example the values of the app's Secret) to replace with C(********) wherever they
+        appear in log lines and messages. Independently of this list, passwords in URLs and the values of
+        secret-looking assignments (C(JWT_SECRET=...), C(\"api_key\": \"...\")) are always redacted, so a
+        container that prints its environment when it crashes leaks nothing through the result."
+    type: list
+    elements: str
+    default: []
   stop_on_failure:
     description:
       - Stop waiting as soon as one workload failed; the others are reported in state C(waiting).
@@ -269,6 +280,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.content import redact_strings
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import KINDS
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout_waiter import (
     RolloutWaiter,
@@ -288,6 +300,7 @@ def argument_spec():
         transient_grace=dict(type="float", default=30),
         restart_threshold=dict(type="int", default=3),
         log_lines=dict(type="int", default=20),
+        redact_values=dict(type="list", elements="str", default=[], no_log=True),
         stop_on_failure=dict(type="bool", default=True),
         progress_file=dict(type="path"),
     )
@@ -297,7 +310,8 @@ def argument_spec():
 class ProgressFile(object):
     """Appends progress lines to a file the action plugin tails; silently does nothing without one."""
 
-    def __init__(self, path):
+    def __init__(self, path, secrets=None):
+        self.secrets = secrets or []
         self.handle = None
         if path:
             try:
@@ -308,7 +322,7 @@ class ProgressFile(object):
     def __call__(self, line):
         if self.handle:
             try:
-                self.handle.write(line.replace("\n", " ") + "\n")
+                self.handle.write(redact_strings(line, self.secrets).replace("\n", " ") + "\n")
                 self.handle.flush()
             except (IOError, OSError, ValueError):
                 pass
@@ -341,7 +355,7 @@ def main():
     except CoreException as exc:
         module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
 
-    progress = ProgressFile(params["progress_file"])
+    progress = ProgressFile(params["progress_file"], params["redact_values"])
     waiter = RolloutWaiter(
         api_client,
         namespace=params["namespace"],
@@ -356,15 +370,19 @@ def main():
         stop_on_failure=params["stop_on_failure"],
         progress=progress,
     )
+    secrets = params["redact_values"]
     try:
         result = waiter.run(check_mode=module.check_mode)
     except WaitError as exc:
-        module.fail_json(msg=str(exc), workloads=[], failed_workloads=exc.names)
+        module.fail_json(msg=redact_strings(str(exc), secrets), workloads=[], failed_workloads=exc.names)
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="rollout_wait failed unexpectedly: %s" % exc, exception=traceback.format_exc())
+        module.fail_json(msg=redact_strings("rollout_wait failed unexpectedly: %s" % exc, secrets),
+                         exception=redact_strings(traceback.format_exc(), secrets))
     finally:
         progress.close()
 
+    # Crash logs and messages may hold what a container printed of its environment.
+    result = redact_strings(result, secrets)
     if result.pop("failed"):
         module.fail_json(changed=False, **result)
     if module.check_mode and result["failed_workloads"]:

@@ -28,3 +28,28 @@ def test_rollout_wait_matches_the_spec(environment, seconds):
         "release_wait_timeout", role_default("release", "release_wait_timeout")
     )
     assert configured == seconds
+
+
+def ingress_hosts(environment: str, component: str) -> list[str]:
+    own = (group_vars(environment).get("app_component_overrides") or {}).get(component) or {}
+    if "ingress" in own:
+        return own["ingress"]["hosts"]
+    defaults = {c["name"]: c for c in role_default("app", "app_components")}
+    return defaults[component]["ingress"]["hosts"]
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_health_checks_go_through_the_ingress_hosts(environment):
+    inventory = group_vars(environment)
+    urls = inventory["platform_public_urls"]
+    for component, url in urls.items():
+        scheme, _, rest = url.partition("://")
+        assert scheme == "https", url
+        assert rest.split("/")[0] in ingress_hosts(environment, component), (component, url)
+    checks = inventory["platform_health_checks"]
+    assert {c["name"] for c in checks} >= {"frontend", "backend-version"}
+    for check in checks:
+        component = check["url"].split("platform_public_urls.")[1].split()[0]
+        assert component in urls, check
+    # The version check proves the new release answers, not just some release.
+    assert any(c.get("json_equals") == "{{ platform_version }}" for c in checks)

@@ -407,6 +407,13 @@ def test_crashing_release_is_rolled_back(pipe):
             ("CrashLoopBackOff", "restarted", "Error"),
             "crashing backend 2.1.0",
         )
+        # The crashing backend printed its whole environment, Secret included (BROKEN=crash): the log tail
+        # is reported, redacted, and no secret value reaches the output, the history or the webhook.
+        assert "backend: env " in result.output, result.tail()
+        assert "JWT_SECRET=********" in result.output, result.tail()
+        _no_secret_in(pipe, result.output, "the output of the crashed deploy")
+        _no_secret_in(pipe, json.dumps(_history(pipe)), "the release history")
+        _no_secret_in(pipe, json.dumps(pipe["webhook"].events), "the webhook notifications")
     except BaseException:
         _mark(pipe, "test_crashing_release_is_rolled_back")
         raise

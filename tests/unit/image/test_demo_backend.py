@@ -117,10 +117,13 @@ def test_broken_modes(broken, ready, api):
     assert app.handle("GET", "/api/version")[0] == api
 
 
-def test_crash_mode_exits_at_start(tmp_path):
+def test_crash_mode_prints_its_environment_and_exits_at_start(tmp_path, capsys):
     path = tmp_path / "build-info.json"
     path.write_text(json.dumps({"broken": "crash"}))
-    assert server.main({"BUILD_INFO_FILE": str(path), "PORT": "0"}) == 1
+    environ = {"BUILD_INFO_FILE": str(path), "PORT": "0", "JWT_SECRET": "s3cr3t-value"}
+    assert server.main(environ) == 1
+    # The careless app the deploy must protect against: its crash log holds the secret.
+    assert "JWT_SECRET=s3cr3t-value" in capsys.readouterr().err
 
 
 def test_readiness_follows_a_real_tcp_dependency():

@@ -17,7 +17,8 @@ Configuration (environment)
   READY_CHECK_TIMEOUT       seconds per TCP check (1.0)
 
 A release can be deliberately broken at build time (build ARG BROKEN, recorded in build-info.json):
-  crash    the process exits with status 1 at start
+  crash    the process prints its whole environment (secrets included, as careless apps do) and exits with
+           status 1 at start: what the deploy reports of the crash must not leak them
   unready  /ready always answers 503 (the pods never become ready)
   errors   every /api/ request answers 500 (drives the error-rate alert)
 """
@@ -276,6 +277,8 @@ def main(environ=None):
         sys.stderr.write("backend: configuration error: %s\n" % exc)
         return 2
     if app.info["broken"] == "crash":
+        for key in sorted(environ):
+            sys.stderr.write("backend: env %s=%s\n" % (key, environ[key]))
         sys.stderr.write("backend: this release is deliberately broken (BROKEN=crash); exiting\n")
         return 1
     port = int(environ.get("PORT", "5000"))

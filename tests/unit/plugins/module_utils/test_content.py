@@ -84,3 +84,42 @@ def test_redact_kubernetes_secret_data():
 def test_redact_plain_string():
     assert redact("token is abcdef12", ["abcdef12"]) == "token is %s" % REDACTED
     assert redact("nothing here") == "nothing here"
+
+
+# ---- redact_text: crash logs and error messages -------------------------------------------------------
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.content import (  # noqa: E402
+    redact_strings,
+    redact_text,
+)
+
+
+def test_an_environment_dump_keeps_names_and_loses_secret_values():
+    lines = [
+        "backend: env JWT_SECRET=eyJhbGciOi.xyz",
+        "backend: env DATABASE_URL=postgresql://app:hunter2hunter2@db.internal:5432/ia",
+        "backend: env OPENAI_API_KEY=sk-live-123456",
+        "backend: env LOG_LEVEL=info",
+        'config: {"stripe_secret_key": "sk_live_abc", "region": "eu-west-1"}',
+    ]
+    out = [redact_text(line) for line in lines]
+    assert out[0] == "backend: env JWT_SECRET=********"
+    assert out[1] == "backend: env DATABASE_URL=postgresql://app:********@db.internal:5432/ia"
+    assert out[2] == "backend: env OPENAI_API_KEY=********"
+    assert out[3] == "backend: env LOG_LEVEL=info"
+    assert out[4] == 'config: {"stripe_secret_key": "********", "region": "eu-west-1"}'
+
+
+def test_known_secret_values_go_wherever_they_appear():
+    text = "connect failed for value-of-redis-pass at 10.0.0.1 (REDIS=value-of-redis-pass)"
+    assert redact_text(text, ["value-of-redis-pass"]) == "connect failed for ******** at 10.0.0.1 (REDIS=********)"
+    # Short values would match too much: only whole values are replaced.
+    assert redact_text("abc and abcdef", ["abc"]) == "abc and abcdef"
+
+
+def test_redact_strings_walks_a_result():
+    result = {"msg": "crashed: TOKEN=t0k3n-value", "pods": [{"log_tail": ["PASSWORD: pw-1234"]}], "n": 3}
+    assert redact_strings(result) == {
+        "msg": "crashed: TOKEN=********",
+        "pods": [{"log_tail": ["PASSWORD: ********"]}],
+        "n": 3,
+    }
