@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_VAULT_IDENTITY_LIST ?= local@$(CURDIR)/inventories/local/vault-password.txt
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv lint sanity units validate cluster-up cluster-down cluster-status base-images \
+.PHONY: help deps venv lint security sanity units validate cluster-up cluster-down cluster-status base-images \
 	integration molecule bench test demo build clean
 
 help: ## List the targets
@@ -29,10 +29,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## Create .venv with the pinned toolchain
 
-lint: venv ## ansible-lint (production profile), yamllint, shellcheck of the developer scripts
+lint: venv ## ansible-lint (production profile), yamllint, shellcheck of the scripts, actionlint of the workflows
 	$(BIN)/yamllint -s .
-	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' 'bench/*.sh')
+	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' 'bench/*.sh' 'examples/app-repo/*.sh')
 	$(BIN)/ansible-lint --profile production
+	hack/tools/actionlint.sh
+
+security: venv ## Secret scan of the tree (detect-secrets, .secrets.baseline), license check of the runtime packages
+	$(BIN)/python hack/tools/secret_scan.py
+	$(BIN)/python hack/tools/license_check.py
 
 sanity: venv ## ansible-test sanity in a temporary ansible_collections tree (no containers)
 	hack/sanity.sh
@@ -65,7 +70,7 @@ bench: venv cluster-up base-images ## The collection side by side with kubectl, 
 	bench/build-helm.sh >/dev/null
 	$(BIN)/python -m bench
 
-test: lint sanity units validate integration molecule ## Everything CI runs, in order
+test: lint security sanity units validate integration molecule ## Everything CI runs, in order
 
 demo: deps venv cluster-up base-images ## Deploy the demo app to the local cluster and print its URL
 	hack/demo.sh

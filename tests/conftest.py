@@ -1,6 +1,7 @@
 """Settings every test session shares, whether pytest runs from `make` or by hand."""
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -11,3 +12,14 @@ os.environ.setdefault(
     "ANSIBLE_VAULT_IDENTITY_LIST",
     f"local@{ROOT / 'inventories' / 'local' / 'vault-password.txt'}",
 )
+
+# `ansible_collections.intelligent_agent.platform` importable from the checkout: the repository root is the
+# collection root and .collections/ansible_collections/intelligent_agent/platform links back to it (ansible.cfg).
+# Dependency collections (kubernetes.core) come from the venv.
+COLLECTIONS = ROOT / ".collections"
+LINK = COLLECTIONS / "ansible_collections" / "intelligent_agent" / "platform"
+if not LINK.exists():
+    LINK.parent.mkdir(parents=True, exist_ok=True)
+    LINK.symlink_to(Path("..") / ".." / "..")
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))

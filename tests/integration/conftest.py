@@ -24,6 +24,8 @@ Stable interface (other tests rely on it):
 ``cluster.kubectl_run(*args, deployer=False, input=None, check=True, timeout=120)``
 ``cluster.kubectl_json(*args, deployer=False)`` -> parsed ``-o json`` output
 ``cluster.apply(manifest, namespace=None, deployer=False)``  server-side apply
+``service_account_kubeconfig(cluster, namespace, sa, path)``  kubeconfig with a short-lived SA token
+``sa_kubeconfig`` fixture: ``sa_kubeconfig(namespace, sa)`` -> Path of such a kubeconfig
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "local-cluster" / "cluster.sh"
@@ -106,6 +109,12 @@ class Cluster:
                 *args, "-o", "json", deployer=deployer, timeout=timeout
             ).stdout
         )
+
+    def service_account_kubeconfig(
+        self, namespace: str, service_account: str, path: Path, duration: str = "1h"
+    ) -> Path:
+        """See the module function of the same name (reachable from any test through ``cluster``)."""
+        return service_account_kubeconfig(self, namespace, service_account, path, duration)
 
     def apply(
         self,
@@ -224,6 +233,55 @@ def deployer_rolebinding(namespace: str) -> dict:
             "apiGroup": "rbac.authorization.k8s.io",
         },
     }
+
+
+def service_account_kubeconfig(
+    cluster: Cluster,
+    namespace: str,
+    service_account: str,
+    path: Path,
+    duration: str = "1h",
+) -> Path:
+    """A kubeconfig at ``path`` (mode 0600) that authenticates as ServiceAccount
+    ``namespace/service_account`` with a short-lived token the admin requests
+    (``kubectl create token``); server and CA come from the admin kubeconfig."""
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = admin["clusters"][0]["cluster"]
+    token = cluster.kubectl_run(
+        "-n", namespace, "create", "token", service_account, f"--duration={duration}"
+    ).stdout.strip()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": server}],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": service_account,
+                "context": {
+                    "cluster": "local",
+                    "user": service_account,
+                    "namespace": namespace,
+                },
+            }
+        ],
+        "current-context": service_account,
+    }
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sa_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
+    """``sa_kubeconfig(namespace, service_account, duration="1h") -> Path``: see service_account_kubeconfig."""
+    folder = tmp_path_factory.mktemp("sa-kubeconfigs")
+
+    def make(namespace: str, service_account: str, duration: str = "1h") -> Path:
+        path = folder / f"{namespace}-{service_account}.kubeconfig"
+        return service_account_kubeconfig(cluster, namespace, service_account, path, duration)
+
+    return make
 
 
 def _namespace_name(nodeid: str) -> str:

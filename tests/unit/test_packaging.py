@@ -1,9 +1,14 @@
-"""The collection builds into a tarball that installs and documents itself (issue 2's done list)."""
+"""The collection builds into a tarball that installs and documents itself (issue 2's done list), ships one
+license and its runtime requirements, and no secret or developer tooling (issue 17)."""
+import json
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,3 +55,112 @@ def test_installed_tarball_lists_its_plugins_and_runs_its_playbook_by_fqcn(tmp_p
     syntax = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "intelligent_agent.platform.deploy"],
                             check=False, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+
+
+# What a tarball must never carry, planted in a copy of the tree (a developer's checkout has them all):
+# secrets and credentials, the developer toolchain and its output.
+PLANTED = {
+    "inventories/production/group_vars/all/vault.yml": "real production secrets\n",
+    "inventories/staging/group_vars/all/vault.yml": "real staging secrets\n",
+    ".local/cluster/kubeconfig": "admin kubeconfig\n",
+    ".venv/bin/python-stub": "\n",
+    ".cache/pip/stub": "\n",
+    "backups/intelligent-agent/20260101T000000Z/deployments.yml": "live manifests\n",
+    "tests/output/junit.xml": "<testsuite/>\n",
+    "molecule/default/.cache/stub": "\n",
+    "dist/old-build.tar.gz": "\n",
+    "deploy.log": "\n",
+}
+NOT_SHIPPED_FILES = {
+    "inventories/local/vault-password.txt",  # the demo vault password
+    "Makefile", "requirements-dev.txt", "requirements-checkov.txt", ".secrets.baseline",
+    ".gitignore", ".yamllint", ".ansible-lint", "deploy.log",
+    "inventories/production/group_vars/all/vault.yml", "inventories/staging/group_vars/all/vault.yml",
+}
+NOT_SHIPPED_DIRS = ("tests/", "bench/", "hack/", "molecule/", "backups/", ".local/", ".venv/", ".cache/",
+                    ".ci/", ".github/", ".collections/", "dist/")
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", ".local", ".ansible", ".collections", ".cache",
+                                     ".pytest_cache", "__pycache__", "output", "dist", "backups", "context")
+
+
+@pytest.fixture(scope="module")
+def checkout_tarball(tmp_path_factory):
+    """The tarball `make build` writes from a checkout that holds everything a developer's has."""
+    work = tmp_path_factory.mktemp("checkout")
+    tree = work / "platform"
+    shutil.copytree(ROOT, tree, ignore=COPY_IGNORE, symlinks=True)
+    for relative, content in PLANTED.items():
+        (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relative).write_text(content)
+    out = work / "dist"
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(out),
+                    str(tree)], check=True, capture_output=True, text=True, cwd=work)
+    with tarfile.open(out / TARBALL_NAME) as archive:
+        names = archive.getnames()
+        texts = {name: archive.extractfile(name).read().decode()
+                 for name in ("requirements.txt", "bindep.txt", "LICENSE", "MANIFEST.json")}
+    return names, texts
+
+
+def test_checkout_tarball_ships_no_secret_and_no_developer_tooling(checkout_tarball):
+    names, _ = checkout_tarball
+    shipped = set(names)
+    assert not NOT_SHIPPED_FILES & shipped, sorted(NOT_SHIPPED_FILES & shipped)
+    for prefix in NOT_SHIPPED_DIRS:
+        assert not [name for name in names if name.startswith(prefix)], prefix
+    for nested in (".cache/", ".venv/", ".local/"):
+        assert not [name for name in names if f"/{nested}" in name], nested
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    # The local inventory still ships (encrypted demo values), only its password does not.
+    assert "inventories/local/group_vars/all/vault.yml" in shipped
+    assert "inventories/production/group_vars/all/vault.yml.example" in shipped
+
+
+def test_checkout_tarball_ships_the_license_and_the_runtime_requirements(checkout_tarball):
+    names, texts = checkout_tarball
+    for shipped in ("LICENSE", "README.md", "requirements.txt", "bindep.txt", "meta/runtime.yml",
+                    "examples/app-repo/.github/workflows/build-deploy.yml"):
+        assert shipped in names, shipped
+    assert "GNU GENERAL PUBLIC LICENSE" in texts["LICENSE"] and "Version 3" in texts["LICENSE"]
+    manifest = json.loads(texts["MANIFEST.json"])["collection_info"]
+    assert manifest["license"] == ["GPL-3.0-or-later"]
+    # ansible-builder reads requirements.txt from the installed collection: ranges, never the dev pins.
+    for line in texts["requirements.txt"].splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            assert "==" not in line and ">=" in line and "<" in line.replace("<=", ""), f"not a range: {line!r}"
+
+
+def requirement_names(path):
+    names = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            match = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", line)
+            names[match.group(1).lower()] = match.group(2)
+    return names
+
+
+def test_runtime_requirements_are_ranges_and_the_dev_toolchain_pins_each_of_them():
+    runtime = requirement_names(ROOT / "requirements.txt")
+    dev = requirement_names(ROOT / "requirements-dev.txt")
+    assert {"ansible-core", "kubernetes", "requests", "docker", "jsonpatch"} <= set(runtime)
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    for name, spec in runtime.items():
+        assert spec.startswith(">=") and ",<" in spec, f"requirements.txt: {name} {spec} is not a range"
+    for name, spec in dev.items():
+        assert re.fullmatch(r"==[0-9][0-9A-Za-z.]*", spec), f"requirements-dev.txt: {name} {spec!r} is not an exact pin"
+    assert set(runtime) <= set(dev), f"requirements-dev.txt pins none of {set(runtime) - set(dev)}"
+    for name in runtime:
+        version = dev[name][2:]
+        lower, upper = re.fullmatch(r">=([0-9.]+),<([0-9.]+)", runtime[name]).groups()
+        as_tuple = lambda v: tuple(int(part) for part in v.split("."))  # noqa: E731
+        assert as_tuple(lower) <= as_tuple(version) < as_tuple(upper), f"{name}=={version} outside {runtime[name]}"
+
+
+def test_one_license_across_galaxy_yml_the_roles_and_the_license_file():
+    assert GALAXY["license"] == ["GPL-3.0-or-later"]
+    assert "GNU GENERAL PUBLIC LICENSE" in (ROOT / "LICENSE").read_text()
+    for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
+        info = yaml.safe_load(meta.read_text())["galaxy_info"]
+        assert info["license"] == "GPL-3.0-or-later", f"{meta.relative_to(ROOT)}: license {info['license']}"

@@ -123,7 +123,7 @@ class RoleRun:
 
 
 class Role:
-    """Runs tests/integration/image/playbook.yml (the image role) with extra vars."""
+    """Runs tests/integration/image/playbook.yml (the image role), or another playbook here, with extra vars."""
 
     def __init__(self, tmp: Path, namespace: str):
         self.tmp = tmp
@@ -142,6 +142,7 @@ class Role:
         expect_failure=False,
         verbosity=0,
         timeout=900,
+        playbook="playbook.yml",
     ):
         self.count += 1
         result_file = self.tmp / f"results-{self.count}.json"
@@ -161,7 +162,7 @@ class Role:
             "localhost,",
             "-c",
             "local",
-            str(HERE / "playbook.yml"),
+            str(HERE / playbook),
             "-e",
             f"@{vars_file}",
         ]

@@ -547,6 +547,96 @@ def test_cluster_exporters_are_scraped(deployed):
     assert query(base, 'kube_node_status_condition{condition="Ready", status="true"}')
 
 
+def test_network_policies_deny_the_rest_and_prometheus_still_scrapes(cluster, deployed):
+    """The role's NetworkPolicies (default-deny-all + prometheus) are enforced in the monitoring namespace
+    (the local cluster enforces them): Prometheus still reaches the backend in the app namespace, the API server
+    (its endpoint on the node IP) and the host exporters, while another pod of the namespace is refused its port.
+    """
+    namespace = deployed["monitoring_namespace"]
+    names = {
+        p["metadata"]["name"]
+        for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")[
+            "items"
+        ]
+    }
+    assert names == {"default-deny-all", "prometheus"}, names
+    base = deployed["base"]
+    jobs = (BACKEND_JOB, "kubernetes-apiservers", "node-exporter", "kube-state-metrics")
+    for job in jobs:
+        wait_for(
+            f"{job} target up behind the NetworkPolicies",
+            lambda job=job: [
+                t
+                for t in active_targets(base)
+                if t["labels"]["job"] == job and t["health"] == "up"
+            ],
+            timeout=120,
+        )
+    prometheus_ip = cluster.kubectl_json(
+        "-n",
+        namespace,
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=prometheus",
+    )["items"][0]["status"]["podIP"]
+    stranger = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stranger", "labels": {"app": "stranger"}},
+        "spec": {
+            "nodeSelector": dict(cluster.real_node_selector),
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": f"{REGISTRY}/pause:3.10",
+                    "resources": {"limits": {"cpu": "50m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+    cluster.apply(stranger, namespace)
+    cluster.kubectl_run(
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=90s",
+        "pod/stranger",
+    )
+
+    def stranger_reaches_prometheus():
+        proc = cluster.kubectl_run(
+            "-n",
+            namespace,
+            "exec",
+            "stranger",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            f"/bin/busybox timeout 5 /bin/busybox wget -q -O - http://{prometheus_ip}:9090/-/ready"
+            ' >/dev/null; echo "exit=$?"',
+            check=False,
+            timeout=30,
+        )
+        assert "exit=" in proc.stdout, proc.stderr
+        return proc.stdout.strip().endswith("exit=0")
+
+    # kube-router programs a new pod shortly after it starts: wait for the refusal, then see it hold.
+    wait_for(
+        "a pod of the monitoring namespace refused Prometheus' port",
+        lambda: not stranger_reaches_prometheus(),
+        timeout=30,
+        interval=0.5,
+    )
+    assert not stranger_reaches_prometheus()
+    # The host (always let through to its pods) still gets an answer: the refusal is the policy's.
+    with urllib.request.urlopen(f"{base}/-/ready", timeout=10) as resp:
+        assert resp.status == 200
+
+
 def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(
     cluster, deployed, backend_image
 ):

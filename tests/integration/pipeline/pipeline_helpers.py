@@ -101,11 +101,12 @@ class Result:
 
 
 class Runner:
-    """Runs the collection's playbooks like an operator: ansible-playbook -i inventories/local."""
+    """Runs the collection's playbooks like an operator: ansible-playbook -i inventories/<inventory>."""
 
-    def __init__(self, workdir: Path, base_vars: dict):
+    def __init__(self, workdir: Path, base_vars: dict, inventory: str = "local"):
         self.workdir = workdir
         self.base_vars = base_vars
+        self.inventory = inventory
         self.count = 0
 
     def command(
@@ -121,7 +122,7 @@ class Runner:
             str(VENV_BIN / "ansible-playbook"),
             f"playbooks/{playbook}",
             "-i",
-            "inventories/local",
+            f"inventories/{self.inventory}",
             "-e",
             f"@{varsfile}",
             *(args or []),

@@ -423,7 +423,15 @@ def test_unpullable_release_is_rolled_back(pipe):
     try:
         result = pipe["runner"].run(
             "deploy.yml",
-            {"platform_version": "9.9.9-missing", "image_build": "false"},
+            {
+                "platform_version": "9.9.9-missing",
+                "image_build": "false",
+                # A missing tag is refused before any write; a digest is deployed as given (as CI's are).
+                "platform_images": {
+                    name: f"127.0.0.1:5000/unpullable/{name}@sha256:{'0' * 64}"
+                    for name in ("frontend", "backend")
+                },
+            },
             ["-vvv"],
         )
         _assert_rolled_back(

@@ -281,11 +281,11 @@ def test_standalone_manifests_follow_the_security_rules(rendered):
         if d
     ]
     kinds = sorted(d["kind"] for d in docs)
+    # Its NetworkPolicy is in manifests/network-policies.yml (test_monitoring_network_policies.py).
     assert kinds == [
         "ConfigMap",
         "ConfigMap",
         "Deployment",
-        "NetworkPolicy",
         "Service",
         "ServiceAccount",
     ]

@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for intelligent_agent.platform.deploy_lock: the renewer's lifecycle on the controller.
+
+- state=acquired: runs the module; once the lock is taken it starts the renewer (module_utils/lease_renewer.py)
+  as a detached process that watches this ansible-playbook process and renews the Lease while it lives.
+- state=check: the fence before a write, answered from the renewer's state file without an API call.
+- state=released / broken: stops the renewer first, then runs the module.
+The renewer's settings (the task's Kubernetes auth included) go to it in a 0600 file it deletes at once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from ansible.plugins.action import ActionBase
+
+MODULE = "intelligent_agent.platform.deploy_lock"
+AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "username", "password", "validate_certs",
+                "ca_cert", "client_cert", "client_key", "proxy", "no_proxy", "proxy_headers", "persist_config",
+                "impersonate_user", "impersonate_groups")
+
+
+def lock_dir():
+    path = os.path.join(tempfile.gettempdir(), "intelligent-agent-platform-locks-%d" % os.getuid())
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700)
+    return path
+
+
+def state_paths(namespace, name, holder):
+    key = hashlib.sha256(("%s/%s/%s" % (namespace, name, holder)).encode("utf-8")).hexdigest()[:16]
+    base = os.path.join(lock_dir(), key)
+    return base + ".json", base + ".pid"
+
+
+def collection_roots():
+    """The folders that hold ansible_collections/ for this collection and kubernetes.core (for the renewer)."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as k8s_client
+
+    roots = []
+    for module_file in (__file__, k8s_client.__file__):
+        path = os.path.abspath(module_file)
+        while os.path.basename(path) != "ansible_collections" and path != os.path.dirname(path):
+            path = os.path.dirname(path)
+        root = os.path.dirname(path)
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def stop_renewer(pid_path, timeout=5.0):
+    try:
+        with open(pid_path) as handle:
+            pid = int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.1)
+    try:
+        os.unlink(pid_path)
+    except OSError:
+        pass
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        state = args.get("state", "acquired")
+        holder = args.get("holder") or ""
+        state_path, pid_path = state_paths(args.get("namespace", ""), args.get("name", ""), holder)
+
+        if state == "check" and os.path.exists(state_path):
+            return self._check(result, state_path, int(args.get("duration", 60)))
+        if state in ("released", "broken"):
+            stop_renewer(pid_path)
+        module_args = dict((k, v) for k, v in args.items() if k != "renew")
+        result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+        if state == "released" and not result.get("failed"):
+            for path in (state_path,):
+                if os.path.exists(path):
+                    os.unlink(path)
+        if (state == "acquired" and result.get("held") and args.get("renew", True)
+                and not self._task.check_mode and not result.get("failed")):
+            result["renewer"] = self._start_renewer(args, state_path, pid_path)
+        return result
+
+    def _check(self, result, state_path, duration):
+        from ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer import (
+            fence,
+            read_state,
+        )
+
+        state = read_state(state_path)
+        reason = fence(state, duration, time.time())
+        result.update(changed=False, held=reason is None, renewer_state=state)
+        if reason:
+            result.update(failed=True, msg="%s: stopping before the next write." % reason)
+        return result
+
+    def _start_renewer(self, args, state_path, pid_path):
+        stop_renewer(pid_path)  # a previous renewer of the same run (a re-acquire) is replaced
+        config = {
+            "auth": dict((k, args[k]) for k in AUTH_OPTIONS if args.get(k) is not None),
+            "namespace": args["namespace"],
+            "name": args["name"],
+            "holder": args["holder"],
+            "duration": int(args.get("duration", 60)),
+            # The worker that runs this task is a child of the ansible-playbook process the lock belongs to.
+            "watch_pid": os.getppid(),
+            "state_path": state_path,
+        }
+        fd, config_path = tempfile.mkstemp(prefix="renewer-", suffix=".json", dir=lock_dir())
+        with os.fdopen(fd, "w") as handle:
+            json.dump(config, handle)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(collection_roots() + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        log_path = state_path[:-5] + ".log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m",
+                 "ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer", config_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, close_fds=True,
+                start_new_session=True, cwd="/",
+            )
+        with open(pid_path, "w") as handle:
+            handle.write(str(proc.pid))
+        return {"pid": proc.pid, "state_file": state_path, "log": log_path}

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Keeps a run's deploy lock alive while the run lives, and no longer.
+
+The deploy_lock action plugin starts this as a detached process on the controller after it acquired the lock,
+and stops it before it frees the lock. It renews the Lease every third of its duration while the
+ansible-playbook process it watches is alive. When that process dies (Ctrl-C, an AWX cancel, SIGKILL) it stops
+renewing, so the lock expires one lease duration later and the next deploy starts without manual steps.
+
+It also fences the run: when the Lease names another holder (the run was too slow and lost it), or when it
+could not renew it for a whole lease duration, it records that in its state file, which the run reads before
+every write (``deploy_lock: state=check``) and stops.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import signal
+import sys
+import time
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.deploy_lock import (
+    LeaseApi,
+    LockError,
+    renew,
+)
+
+
+def pid_alive(pid):
+    """True while ``pid`` runs. A killed process nobody reaped yet (a zombie) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (IOError, OSError, IndexError):
+        return True
+
+
+def log(message):
+    sys.stdout.write("%s %s\n" % (time.strftime("%H:%M:%S"), message))
+    sys.stdout.flush()
+
+
+def write_state(path, **state):
+    """Atomically replace the state file: a reader never sees half of it."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as handle:
+        json.dump(state, handle)
+    os.rename(tmp, path)
+
+
+def read_state(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def fence(state, duration, now):
+    """None when the run may write, else why not (the state file's view of the lock)."""
+    if not state:
+        return "the lock renewer left no state: the lock cannot be trusted"
+    if state.get("status") == "lost":
+        return "this run lost the deploy lock to %s" % (state.get("holder_now") or "another run")
+    renewed = state.get("renewed") or 0
+    if now - renewed > duration:
+        return "the deploy lock was not renewed for %d s (lease %d s): %s" % (
+            now - renewed, duration, state.get("error") or "the renewer stopped")
+    return None
+
+
+def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.time, sleep=time.sleep,
+                      alive=pid_alive):
+    """The renewer's loop. Returns an exit status: 0 when the watched run ended, 1 when the lock was lost."""
+    interval = max(1.0, duration / 3.0)
+    last_renewed = clock()
+    write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid())
+    log("renewing %s/%s for %s every %.0f s while process %d lives" % (api.namespace, api.name, holder, interval,
+                                                                        watch_pid))
+    # Renew at once: starting this process took time the lease was already running for.
+    next_renewal = clock()
+    while True:
+        if not alive(watch_pid):
+            log("process %d ended: no more renewals, the lock expires in at most %d s" % (watch_pid, duration))
+            write_state(state_path, status="orphaned", renewed=last_renewed, holder=holder, pid=os.getpid())
+            return 0
+        now = clock()
+        if now >= next_renewal:
+            try:
+                held, view = renew(api, holder, clock=clock)
+            except LockError as exc:
+                log("renewal failed: %s" % exc)
+                write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid(),
+                            error=str(exc))
+                next_renewal = now + 2  # retry soon; fence() stops the run once a duration passed
+            else:
+                if not held:
+                    log("lost the lock to %s" % (view.get("holder") or "nobody"))
+                    write_state(state_path, status="lost", renewed=last_renewed, holder=holder,
+                                holder_now=view.get("holder") or "nobody (freed or broken)", pid=os.getpid())
+                    return 1
+                last_renewed = now
+                write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid())
+                next_renewal = now + interval
+        sleep(1)
+
+
+def main(config_path):
+    """Entry point of the detached process: its settings (auth included) come in a 0600 file it deletes."""
+    with open(config_path) as handle:
+        config = json.load(handle)
+    os.unlink(config_path)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    api_client = get_api_client(**config["auth"]).client.client
+    api = LeaseApi(api_client, config["namespace"], config["name"])
+    return renew_while_alive(api, config["holder"], int(config["duration"]), int(config["watch_pid"]),
+                             config["state_path"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
