@@ -25,6 +25,10 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.replica
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (
     rollout_summary as _rollout_summary,
 )
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.status import (
+    StatusError,
+    platform_status as _platform_status,
+)
 
 
 def content_hash(data, length=10):
@@ -54,6 +58,13 @@ def parse_image_ref(ref):
         raise AnsibleFilterError("parse_image_ref: %s" % exc)
 
 
+def platform_status(deployments, pods=None, hpas=None, history=None, name="", namespace=""):
+    try:
+        return _platform_status(deployments, pods or [], hpas or [], history, name=name, namespace=namespace)
+    except StatusError as exc:
+        raise AnsibleFilterError("platform_status: %s" % exc)
+
+
 def redact(data, keys_or_values=None, secret_keys=True):
     return _redact(data, keys_or_values, secret_keys=secret_keys)
 
@@ -75,6 +86,7 @@ class FilterModule(object):
             "hpa_replica_plan": hpa_replica_plan,
             "image_ref": image_ref,
             "parse_image_ref": parse_image_ref,
+            "platform_status": platform_status,
             "redact": redact,
             "rollout_summary": rollout_summary,
         }
