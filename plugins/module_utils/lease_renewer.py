@@ -83,8 +83,8 @@ def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.t
     interval = max(1.0, duration / 3.0)
     last_renewed = clock()
     write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid())
-    log("renewing %s/%s for %s every %.0f s while process %d lives" % (api.namespace, api.name, holder, interval,
-                                                                        watch_pid))
+    log("renewing %s/%s for %s every %.0f s while process %d lives"
+        % (api.namespace, api.name, holder, interval, watch_pid))
     # Renew at once: starting this process took time the lease was already running for.
     next_renewal = clock()
     while True:
@@ -113,12 +113,19 @@ def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.t
         sleep(1)
 
 
+def stop_on_sigterm(signum, frame):
+    """SIGTERM handler (the action plugin's stop_renewer): end the process with status 0."""
+    raise SystemExit(0)
+
+
 def main(config_path):
-    """Entry point of the detached process: its settings (auth included) come in a 0600 file it deletes."""
+    """Entry point of the detached process: its settings (auth included) come in a 0600 file it deletes.
+
+    Returns the exit status (see renew_while_alive); a SIGTERM ends the process with status 0."""
     with open(config_path) as handle:
         config = json.load(handle)
     os.unlink(config_path)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
     api_client = get_api_client(**config["auth"]).client.client
@@ -128,4 +135,4 @@ def main(config_path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    raise SystemExit(main(sys.argv[1]))

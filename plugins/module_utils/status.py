@@ -199,8 +199,8 @@ def _release_line(record):
                                         record.get("version") or "?")
     if record.get("commit"):
         text += " (commit %s)" % record["commit"]
-    text += ": %s by %s, finished %s" % (record.get("result") or "?", record.get("who") or "?",
-                                        record.get("finished") or "?")
+    outcome = (record.get("result") or "?", record.get("who") or "?", record.get("finished") or "?")
+    text += ": %s by %s, finished %s" % outcome
     if record.get("cause"):
         text += "; cause: %s" % record["cause"]
     return text

@@ -189,8 +189,8 @@ def _check_health_checks(path, checks):
                             else index)
         unknown = sorted(str(k) for k in check if k not in _HEALTH_CHECK_FIELDS)
         if unknown:
-            problems.append("%s: unknown field(s) %s (known: %s)" % (label, ", ".join(unknown),
-                                                                    ", ".join(_HEALTH_CHECK_FIELDS)))
+            problems.append("%s: unknown field(s) %s (known: %s)"
+                            % (label, ", ".join(unknown), ", ".join(_HEALTH_CHECK_FIELDS)))
         if not isinstance(check.get("name"), str) or not check.get("name"):
             problems.append("%s.name: is required (a short name used in messages)" % label)
         else:
@@ -273,8 +273,8 @@ def _check_input(item):
                 for v in value if v not in (item.get("choices") or [])]
     if kind == "choice":
         if value not in (item.get("choices") or []):
-            return ["%s: must be one of %s, got %s" % (path, ", ".join(str(c) for c in item.get("choices") or []),
-                                                        _short(value))]
+            choices = ", ".join(str(c) for c in item.get("choices") or [])
+            return ["%s: must be one of %s, got %s" % (path, choices, _short(value))]
         return []
     if kind == "dict":
         return [] if isinstance(value, dict) else ["%s: must be a dict" % path]
@@ -346,8 +346,8 @@ def spec_problems(value, options, path):
             problems.append("%s: %s" % (field, problem))
             continue
         if spec.get("choices") and item not in spec["choices"]:
-            problems.append("%s: must be one of %s, got %s" % (field, ", ".join(str(c) for c in spec["choices"]),
-                                                              _short(item)))
+            choices = ", ".join(str(c) for c in spec["choices"])
+            problems.append("%s: must be one of %s, got %s" % (field, choices, _short(item)))
         if spec.get("type") == "dict" and spec.get("options"):
             problems.extend(spec_problems(item, spec["options"], field))
         if spec.get("type") == "list":
@@ -653,9 +653,9 @@ def access_checks(checks, namespace):
         if identity in seen:
             continue
         seen.add(identity)
+        default_key = "%s_%s" % (resource.replace("-", "_") + (("_" + subresource) if subresource else ""), check["verb"])
         result.append({
-            "key": str(check.get("key") or "%s_%s" % (resource.replace("-", "_") + (("_" + subresource) if subresource else ""),
-                                                       check["verb"])),
+            "key": str(check.get("key") or default_key),
             "group": attributes["group"],
             "resource": str(check["resource"]),
             "verb": attributes["verb"],

@@ -30,6 +30,9 @@ description:
     never reported as a free lock.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
@@ -38,6 +41,18 @@ attributes:
     support: none
   platform:
     platforms: posix
+  action:
+    support: full
+    details: The action plugin starts and stops the lock renewer on the controller and answers O(state=check)
+      there from the renewer's state.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: Namespace of the Lease (the environment's namespace).
@@ -63,6 +78,10 @@ options:
     default: 60
   annotations:
     description: Facts about the run kept on the Lease while it holds the lock (version, commit, who).
+    type: dict
+    default: {}
+  labels:
+    description: Labels of the Lease besides the collection's own (for example C(app.kubernetes.io/part-of)).
     type: dict
     default: {}
   result:
@@ -178,6 +197,7 @@ def argument_spec():
         holder=dict(type="str"),
         duration=dict(type="int", default=60),
         annotations=dict(type="dict", default={}),
+        labels=dict(type="dict", default={}),
         result=dict(type="str", default=""),
         create_namespace=dict(type="bool", default=False),
         renew=dict(type="bool", default=True),
@@ -206,7 +226,8 @@ def run_acquire(module, api, params):
             module.fail_json(msg=held_message(view, api.namespace, api.name), held=False, lock=view)
         module.exit_json(changed=False, held=False, action=action, lock=view)
     try:
-        _lease, view, action = acquire(api, params["holder"], params["duration"], params["annotations"])
+        _lease, view, action = acquire(api, params["holder"], params["duration"], params["annotations"],
+                                       params["labels"])
     except LockHeld as exc:
         module.fail_json(msg=str(exc), held=False, lock=exc.view)
     module.exit_json(changed=False, held=True, action=action, lock=view)

@@ -237,8 +237,8 @@ def _transport(validate_certs, timeout):
             status, answer = exc.code, exc.headers
             try:
                 body = exc.read()
-            except Exception:  # pylint: disable=broad-except - an error body is optional
-                body = b""
+            except Exception:  # pylint: disable=broad-except
+                body = b""  # an error body is optional
         headers_out = {key.lower(): value for key, value in (answer or {}).items()}
         return status, headers_out, body or b""
 
@@ -280,7 +280,8 @@ def main():
                                              expect_revision=params["expect_revision"])
     except (ImageRefError, RegistryError) as exc:
         module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-except - report with context, never a bare traceback
+    except Exception as exc:  # pylint: disable=broad-except
+        # Report with context, never a bare traceback.
         module.fail_json(msg="resolving the images failed: %s" % exc, exception=traceback.format_exc())
 
     result = dict(

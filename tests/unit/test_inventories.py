@@ -43,7 +43,7 @@ def test_health_checks_go_through_the_ingress_hosts(environment):
     inventory = group_vars(environment)
     urls = inventory["platform_public_urls"]
     for component, url in urls.items():
-        scheme, _, rest = url.partition("://")
+        scheme, _sep, rest = url.partition("://")
         assert scheme == "https", url
         assert rest.split("/")[0] in ingress_hosts(environment, component), (component, url)
     checks = inventory["platform_health_checks"]

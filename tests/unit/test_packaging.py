@@ -103,7 +103,7 @@ def checkout_tarball(tmp_path_factory):
 
 
 def test_checkout_tarball_ships_no_secret_and_no_developer_tooling(checkout_tarball):
-    names, _ = checkout_tarball
+    names, _texts = checkout_tarball
     shipped = set(names)
     assert not NOT_SHIPPED_FILES & shipped, sorted(NOT_SHIPPED_FILES & shipped)
     for prefix in NOT_SHIPPED_DIRS:
@@ -141,6 +141,11 @@ def requirement_names(path):
     return names
 
 
+def version_tuple(version):
+    """"1.2.10" -> (1, 2, 10), for comparing versions numerically."""
+    return tuple(int(part) for part in version.split("."))
+
+
 def test_runtime_requirements_are_ranges_and_the_dev_toolchain_pins_each_of_them():
     runtime = requirement_names(ROOT / "requirements.txt")
     dev = requirement_names(ROOT / "requirements-dev.txt")
@@ -154,8 +159,8 @@ def test_runtime_requirements_are_ranges_and_the_dev_toolchain_pins_each_of_them
     for name in runtime:
         version = dev[name][2:]
         lower, upper = re.fullmatch(r">=([0-9.]+),<([0-9.]+)", runtime[name]).groups()
-        as_tuple = lambda v: tuple(int(part) for part in v.split("."))  # noqa: E731
-        assert as_tuple(lower) <= as_tuple(version) < as_tuple(upper), f"{name}=={version} outside {runtime[name]}"
+        assert version_tuple(lower) <= version_tuple(version) < version_tuple(upper), (
+            f"{name}=={version} outside {runtime[name]}")
 
 
 def test_one_license_across_galaxy_yml_the_roles_and_the_license_file():

@@ -22,8 +22,8 @@ KNOWN_FAKES = "tests/integration/roles/files/production-secrets.yml"
 def real_looking_secrets():
     """Values no file holds: made here, so this test file itself has nothing for the scanner to find."""
     rng = random.SystemRandom()
-    aws_key = "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-    token = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(40))
+    aws_key = "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _position in range(16))
+    token = "".join(rng.choice(string.ascii_letters + string.digits) for _position in range(40))
     return aws_key, token
 
 
@@ -32,7 +32,7 @@ def test_a_new_real_looking_secret_fails_the_scan(tmp_path):
     (tmp_path / "settings.yml").write_text(f"aws_access_key_id: {aws_key}\napi_password: \"{token}\"\n")
     (tmp_path / "clean.yml").write_text("replicas: 3\nimage: registry.example.com/app@sha256:" + "0" * 64 + "\n")
     findings = secret_scan.new_secrets(["settings.yml", "clean.yml"], BASELINE, tmp_path)
-    kinds = {kind for filename, _, kind in findings if filename == "settings.yml"}
+    kinds = {kind for filename, _line, kind in findings if filename == "settings.yml"}
     assert "AWS Access Key" in kinds, findings
     assert not [f for f in findings if f[0] == "clean.yml"], findings
 

@@ -227,7 +227,7 @@ def test_status_fails_on_an_unhealthy_component_when_asked(seq, cluster):
     cluster.kubectl_run("-n", namespace, "set", "image", "deployment/backend",
                         f"backend={cluster.registry}/it-lifecycle/does-not-exist:0")
     deadline_reached = True
-    for _ in range(60):
+    for _attempt in range(60):
         pods = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", "app.kubernetes.io/name=backend")["items"]
         reasons = {(s.get("state", {}).get("waiting") or {}).get("reason")
                    for p in pods for s in p.get("status", {}).get("containerStatuses") or []}

@@ -195,7 +195,7 @@ def settles(probe, want, what):
 def holds(probe, want, what, times=3):
     """WANT, and still WANT a little later (a refusal that holds, a pass that is not luck)."""
     settles(probe, want, what)
-    for _ in range(times - 1):
+    for _repeat in range(times - 1):
         time.sleep(0.3)
         assert probe() == want, f"{what}: did not hold"
 

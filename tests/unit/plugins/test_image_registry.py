@@ -223,7 +223,7 @@ class FakeRegistry:
 
     def __call__(self, method, url, headers):
         self.calls.append((method, url, dict(headers)))
-        base, _, rest = url.partition("://")[2].partition("/")
+        base, _slash, rest = url.partition("://")[2].partition("/")
         if rest.startswith("token"):
             basic = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             if headers.get("Authorization") != basic:
@@ -265,9 +265,9 @@ def test_resolve_pins_tags_and_keeps_digests_without_asking():
     assert images["frontend"]["looked_up"] is True
     assert images["backend"] == {**images["backend"], "reference": f"{REPO}/backend@{DIGEST}",
                                  "looked_up": False, "found": True}
-    assert not any("backend" in url for _, url, _ in fake.calls)
+    assert not any("backend" in url for _method, url, _headers in fake.calls)
     # Only HEAD requests: the digest comes from the header.
-    assert {method for method, url, _ in fake.calls if "/manifests/" in url} == {"HEAD"}
+    assert {method for method, url, _headers in fake.calls if "/manifests/" in url} == {"HEAD"}
 
 
 def test_resolve_reports_missing_tags():
@@ -322,7 +322,7 @@ def test_bearer_token_flow_asks_once_per_registry_with_pull_scope():
     client = _client(fake, username="u", password="p")
     images, missing, dummy = resolve(client, plan_resolution(DEFAULTS))
     assert missing == [] and all(info["found"] for info in images.values())
-    token_calls = [url for _, url, _ in fake.calls if "/token" in url]
+    token_calls = [url for _method, url, _headers in fake.calls if "/token" in url]
     # One token for the whole plan, scoped to every repository (else the second lookup is refused).
     assert len(token_calls) == 1
     assert "scope=repository%3Aia%2Ffrontend%3Apull" in token_calls[0]

@@ -79,7 +79,7 @@ def test_a_free_lock_is_created_then_a_second_run_is_refused_naming_the_first():
 def test_a_renewed_lock_stays_held_across_three_lease_durations():
     api, clock = MemoryLeaseApi(), Clock()
     dl.acquire(api, "alice", 60, clock=clock)
-    for _ in range(9):  # renewals every 20 s for 180 s
+    for _renewal in range(9):  # renewals every 20 s for 180 s
         clock.now += 20
         held, _view = dl.renew(api, "alice", clock=clock)
         assert held
@@ -117,9 +117,9 @@ def test_of_two_runs_racing_for_an_expired_lock_exactly_one_wins():
 def test_release_frees_only_our_own_lock_and_keeps_who_had_it():
     api, clock = MemoryLeaseApi(), Clock()
     dl.acquire(api, "alice", 60, {"version": "2.0.0"}, clock=clock)
-    released, _ = dl.release(api, "bob", clock=clock)
+    released, _view = dl.release(api, "bob", clock=clock)
     assert not released and api.lease["spec"]["holderIdentity"] == "alice"
-    released, _ = dl.release(api, "alice", "succeeded", clock=clock)
+    released, _view = dl.release(api, "alice", "succeeded", clock=clock)
     assert released and "holderIdentity" not in api.lease["spec"]
     annotations = api.lease["metadata"]["annotations"]
     assert annotations["intelligent-agent.platform/last-holder"] == "alice"
