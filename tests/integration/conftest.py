@@ -385,3 +385,65 @@ def backend_image(cluster: Cluster) -> str:
         f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.0f} s"
     )
     return tag
+
+
+def registry_has(registry: str, repository: str, tag: str) -> bool:
+    """True when the local registry serves ``repository:tag``."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+                 "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local registry
+            return True
+    except urllib.error.HTTPError:
+        return False
+
+
+def build_demo_image(registry: str, repository: str, component: str, version: str) -> str:
+    """What CI does: build the demo component at ``version`` on the local base images and push the tag."""
+    base = f"{registry}/base"
+    runtime = "debian-nginx" if component == "frontend" else "debian-python"
+    tag = f"{registry}/{repository}/{component}:{version}"
+    _run_checked(
+        ["docker", "build", "-q",
+         "--build-arg", f"BUILD_IMAGE={base}/debian-python:bookworm",
+         "--build-arg", f"RUNTIME_IMAGE={base}/{runtime}:bookworm",
+         "--build-arg", f"APP_VERSION={version}", "--build-arg", "APP_COMMIT=tests",
+         "-t", tag, str(ROOT / "examples" / "demo-app" / component)],
+        900,
+    )
+    _run_checked(["docker", "push", "-q", tag], 300)
+    return tag
+
+
+@pytest.fixture(scope="session")
+def demo_images(cluster: Cluster) -> dict[tuple[str, str], str]:
+    """The demo's images 1.0.0 and 2.0.0 in the local registry (intelligent-agent/<component>:<version>), as
+    `make demo` leaves them; what is missing (a fresh machine) is built and pushed once per session.
+    Returns (component, version) -> tag."""
+    started, built = time.monotonic(), []
+    tags = {}
+    for version in ("1.0.0", "2.0.0"):
+        for component in ("frontend", "backend"):
+            tag = f"{cluster.registry}/intelligent-agent/{component}:{version}"
+            if not registry_has(cluster.registry, f"intelligent-agent/{component}", version):
+                if not built:
+                    _run_checked([str(ROOT / "hack" / "base-images" / "build.sh")], 1800)
+                build_demo_image(cluster.registry, "intelligent-agent", component, version)
+                built.append(f"{component}:{version}")
+            tags[(component, version)] = tag
+    if built:
+        print(f"\ndemo images built and pushed ({', '.join(built)}) in {time.monotonic() - started:.0f} s")
+    return tags
+
+
+@pytest.fixture(scope="session")
+def demo_image_builder():
+    """build(registry, repository, component, version) -> tag: the demo component built and pushed as CI would."""
+    return build_demo_image

@@ -4,6 +4,7 @@ and runs of the image role (ansible-playbook) into a repository namespace unique
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 
@@ -100,3 +101,18 @@ def containers(run_id):
     helper = Containers(f"{run_id}-{uuid.uuid4().hex[:4]}")
     yield helper
     helper.cleanup()
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The collection as install.sh installs it: from the tarball, into a folder of its own."""
+    work = tmp_path_factory.mktemp("collection")
+    subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work), str(ROOT)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    collections = work / "collections"
+    # The dependency collections come from the venv's ansible package (Galaxy is not reachable here).
+    subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
+                    str(next(work.glob("intelligent_agent-platform-*.tar.gz")))], check=True, capture_output=True, text=True, timeout=300, cwd=work)
+    config = work / "ansible.cfg"
+    config.write_text(f"[defaults]\ncollections_path = {collections}\nstdout_callback = ansible.builtin.default\n")
+    return config

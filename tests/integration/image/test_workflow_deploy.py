@@ -12,30 +12,12 @@ import json
 import shutil
 import subprocess
 
-import pytest
 import yaml
 from image_helpers import REGISTRY, ROOT, manifest_digest
 
 BIN = ROOT / ".venv" / "bin"
 ACTION = ROOT / "examples" / "app-repo" / ".github" / "actions" / "platform-deploy"
 LOCAL = ROOT / "inventories" / "local"
-GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
-TARBALL = f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
-
-
-@pytest.fixture(scope="module")
-def installed_collection(tmp_path_factory):
-    """The collection as install.sh installs it: from the tarball, into a folder of its own."""
-    work = tmp_path_factory.mktemp("collection")
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    collections = work / "collections"
-    # The dependency collections come from the venv's ansible package (Galaxy is not reachable here).
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
-                    str(work / TARBALL)], check=True, capture_output=True, text=True, timeout=300, cwd=work)
-    config = work / "ansible.cfg"
-    config.write_text(f"[defaults]\ncollections_path = {collections}\nstdout_callback = ansible.builtin.default\n")
-    return config
 
 
 def app_repository(tmp_path, namespace):

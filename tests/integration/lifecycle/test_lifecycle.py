@@ -65,7 +65,7 @@ def _clusterip_overrides() -> dict:
 
 
 @pytest.fixture(scope="module")
-def seq(cluster, tmp_path_factory):
+def seq(cluster, tmp_path_factory, demo_images):
     workdir = tmp_path_factory.mktemp("lifecycle")
     namespace = f"it-lifecycle-{uuid.uuid4().hex[:6]}"
     cluster.apply([

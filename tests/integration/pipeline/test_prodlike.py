@@ -152,35 +152,14 @@ class IngressStandIn:
 
 
 # -------------------------------------------------------------------------------------------------- setup
-def build_and_push(component: str, version: str) -> None:
-    """What the team's CI does: build the component at this version and push the version tag."""
-    base = f"{REGISTRY}/base"
-    runtime = "debian-nginx" if component == "frontend" else "debian-python"
-    tag = f"{IMAGE_REPO}/{component}:{version}"
-    for cmd in (
-        [
-            "docker", "build", "-q",
-            "--build-arg", f"BUILD_IMAGE={base}/debian-python:bookworm",
-            "--build-arg", f"RUNTIME_IMAGE={base}/{runtime}:bookworm",
-            "--build-arg", f"APP_VERSION={version}",
-            "--build-arg", "APP_COMMIT=prodlike",
-            "-t", tag, str(ROOT / "examples" / "demo-app" / component),
-        ],
-        ["docker", "push", "-q", tag],
-    ):
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False,
-                              env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_BUILDKIT": "0"})
-        assert done.returncode == 0, f"{' '.join(cmd)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-
-
 @pytest.fixture(scope="module")
-def images(cluster):
+def images(cluster, demo_image_builder):
     started = time.monotonic()
     subprocess.run([str(ROOT / "hack" / "base-images" / "build.sh")], check=True, timeout=1800,
                    capture_output=True)
     for version in VERSIONS:
         for component in ("backend", "frontend"):
-            build_and_push(component, version)
+            demo_image_builder(REGISTRY, "prodlike", component, version)
     print(f"\nprodlike images {', '.join(VERSIONS)} built and pushed in {time.monotonic() - started:.0f} s")
     return VERSIONS
 
@@ -198,14 +177,14 @@ def vault_values(db_host: str) -> dict:
         "ENCRYPTION_IV": secrets.token_hex(16),
         "SENTRY_DSN": f"https://{secrets.token_hex(16)}@sentry.example.com/42",
         # The formats production insists on (roles/secrets secrets_formats).
-        "OPENAI_API_KEY": "sk-" + secrets.token_hex(24),
-        "ANTHROPIC_API_KEY": "sk-ant-" + secrets.token_hex(24),
+        "OPENAI_API_KEY": "sk-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
+        "ANTHROPIC_API_KEY": "sk-ant-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
         "SENDGRID_API_KEY": f"SG.{secrets.token_hex(11)}.{secrets.token_hex(20)}",
         "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20),
         "AWS_CLOUDFRONT_DISTRIBUTION_ID": "E" + secrets.token_hex(6).upper(),
-        "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(16),
+        "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
         "STRIPE_PUBLISHABLE_KEY": "pk_test_" + secrets.token_hex(16),
-        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
         "GOOGLE_CLIENT_ID": f"{secrets.randbelow(10**12)}-{secrets.token_hex(8)}.apps.googleusercontent.com",
         "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
         "AWS_S3_BUCKET": "intelligent-agent-uploads",
@@ -487,10 +466,11 @@ def staging(cluster, images, outside, tmp_path_factory):
     yield from environment(cluster, "staging", outside, tmp_path_factory)
 
 
-def test_staging_bootstrap_then_two_deploys_by_the_deployer(cluster, staging):
+def test_staging_bootstrap_then_deploy_by_the_deployer(cluster, staging):
+    # Production above proves the second deploy and the HPA; staging proves its own inventory deploys and verifies.
     staging.bootstrap()
-    for version in VERSIONS:
-        result = staging.deploy(version)
-        assert result.rc == 0, result.tail(80)
-        assert staging.serving_version() == version
+    result = staging.deploy(VERSIONS[1])
+    assert result.rc == 0, result.tail(80)
+    assert staging.serving_version() == VERSIONS[1]
+    print(f"\nstaging first deploy by the deployer {result.seconds:.0f} s")
     assert any(path == "/api/version" and status == 200 for _when, _component, path, status in staging.ingress.requests)
