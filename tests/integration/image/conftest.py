@@ -4,6 +4,7 @@ and runs of the image role (ansible-playbook) into a repository namespace unique
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -107,12 +108,16 @@ def containers(run_id):
 def installed_collection(tmp_path_factory):
     """The collection as install.sh installs it: from the tarball, into a folder of its own."""
     work = tmp_path_factory.mktemp("collection")
+    # Not the repository's configuration (`make` exports ANSIBLE_CONFIG): its collections_path holds the checkout,
+    # and ansible-galaxy would find the collection "already installed" there and install nothing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=300)
+                   check=True, capture_output=True, text=True, timeout=300, env=env)
     collections = work / "collections"
     # The dependency collections come from the venv's ansible package (Galaxy is not reachable here).
     subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
-                    str(next(work.glob("intelligent_agent-platform-*.tar.gz")))], check=True, capture_output=True, text=True, timeout=300, cwd=work)
+                    str(next(work.glob("intelligent_agent-platform-*.tar.gz")))], check=True, capture_output=True, text=True, timeout=300, cwd=work, env=env)
+    assert (collections / "ansible_collections" / "intelligent_agent" / "platform" / "MANIFEST.json").exists()
     config = work / "ansible.cfg"
     config.write_text(f"[defaults]\ncollections_path = {collections}\nstdout_callback = ansible.builtin.default\n")
     return config

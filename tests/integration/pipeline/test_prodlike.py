@@ -100,7 +100,14 @@ class TcpStandIn:
                 conn.close()
 
     def close(self):
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the port listening until then,
+        # and the next test that binds it (tests/integration/policies) would fail with "address in use".
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(timeout=5)
 
 
 class IngressStandIn:
