@@ -15,6 +15,11 @@ import json
 import re
 from datetime import datetime, timedelta
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (  # the shared dict helpers
+    _get,
+)
+
+
 PART_OF = "app.kubernetes.io/part-of"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "intelligent_agent.platform"
@@ -35,15 +40,6 @@ API_ABSENT_RE = re.compile(r"(Failed to find exact match|could not find the requ
 
 class LifecycleError(Exception):
     """Bad input to a lifecycle decision (names the argument)."""
-
-
-def _get(obj, *path, **kwargs):
-    default = kwargs.get("default")
-    for key in path:
-        if not isinstance(obj, dict) or obj.get(key) is None:
-            return default
-        obj = obj[key]
-    return obj
 
 
 def _b64(text):

@@ -14,7 +14,9 @@ __metaclass__ = type
 import json
 import re
 
-from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (  # with its dict helpers
+    _get,
+    _int,
     condition,
     deployment_status,
     pod_findings,
@@ -33,22 +35,6 @@ UNHEALTHY = "unhealthy"
 
 class StatusError(Exception):
     """The inputs are not what the API returns (names the argument)."""
-
-
-def _get(obj, *path, **kwargs):
-    default = kwargs.get("default")
-    for key in path:
-        if not isinstance(obj, dict) or obj.get(key) is None:
-            return default
-        obj = obj[key]
-    return obj
-
-
-def _int(value, default=0):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def image_digest(reference):
