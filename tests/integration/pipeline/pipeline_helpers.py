@@ -26,8 +26,8 @@ def local_inventory_vars() -> dict:
     )
 
 
-def vault_secret_values() -> list[str]:
-    """Every secret value of the local vault that is long enough to be unmistakable in a log."""
+def vault_vars() -> dict:
+    """The variables of the local inventory's vault (secrets_values...), decrypted with the demo password."""
     out = subprocess.run(
         [
             str(VENV_BIN / "ansible-vault"),
@@ -41,6 +41,11 @@ def vault_secret_values() -> list[str]:
         capture_output=True,
         text=True,
     ).stdout
+    return yaml.safe_load(out) or {}
+
+
+def vault_secret_values() -> list[str]:
+    """Every secret value of the local vault that is long enough to be unmistakable in a log."""
     values: list[str] = []
 
     def walk(node):
@@ -53,7 +58,7 @@ def vault_secret_values() -> list[str]:
         elif isinstance(node, str) and len(node) >= 8:
             values.append(node)
 
-    walk(yaml.safe_load(out))
+    walk(vault_vars())
     return sorted(set(values))
 
 

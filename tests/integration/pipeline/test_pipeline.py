@@ -226,6 +226,10 @@ def test_second_deploy_changes_nothing(pipe):
         allowed = ("intelligent_agent.platform.image", "intelligent_agent.platform.app") if rebuilt else ()
         unexpected = [name for name in changed if not name.startswith(allowed)] if allowed else changed
         assert unexpected == [], f"tasks reported changed: {changed}"
+        if not rebuilt:
+            # Nothing released: no second record, and the summary says why.
+            assert [r["version"] for r in _history(pipe)] == ["1.0.0"], _history(pipe)
+            assert "Nothing changed: 1.0.0 already serves" in result.output, result.tail()
         assert _history(pipe)[-1]["result"] == "succeeded"
     except BaseException:
         _mark(pipe, "test_second_deploy_changes_nothing")
@@ -458,8 +462,9 @@ def test_history_lists_every_release(pipe):
     assert result.rc == 0, result.tail()
     records = _history(pipe)
     summary = [(r.get("kind", "deploy"), r["version"], r["result"]) for r in records]
+    # The second deploy of 1.0.0 changed nothing and is not recorded (unless the image role rebuilt it).
+    summary = [entry for index, entry in enumerate(summary) if index == 0 or entry != summary[index - 1]]
     assert summary == [
-        ("deploy", "1.0.0", "succeeded"),
         ("deploy", "1.0.0", "succeeded"),
         ("deploy", "2.0.0", "succeeded"),
         ("rollback", "1.0.0", "rolled-back"),

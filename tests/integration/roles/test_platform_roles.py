@@ -279,8 +279,9 @@ def test_production_values_create_the_seed_objects_idempotently(
         == "warn"
     )
 
-    # Keep only one previous version: the oldest ConfigMap is pruned.
-    pruned = play(
+    # A third version with config_keep_versions=1: the config role deletes nothing (pruning waits for a verified
+    # release: deploy.yml's prune step), and its version list names all three, the one in use last.
+    third = play(
         cluster,
         {
             **changed_vars,
@@ -288,18 +289,20 @@ def test_production_values_create_the_seed_objects_idempotently(
             "config_keep_versions": 1,
         },
     )
-    assert changed_count(pruned) > 0
+    assert changed_count(third) > 0
     remaining = {
         c["metadata"]["name"]
         for c in cluster.kubectl_json(
             "-n", ns, "get", "configmaps", "-l", "app.kubernetes.io/name=config"
         )["items"]
     }
-    assert (
-        len(remaining) == 2
-        and new_config in remaining
-        and not (set(config_names) - {new_config}) & remaining
-    )
+    assert len(remaining) == 3 and set(config_names) <= remaining
+    backend = cluster.kubectl_json("-n", ns, "get", "deployment", "backend")
+    refs = backend["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    newest = next(r["configMapRef"]["name"] for r in refs if "configMapRef" in r)
+    index = cluster.kubectl_json("-n", ns, "get", "configmap", "intelligent-agent-config-versions")
+    listed = json.loads(index["data"]["versions"])
+    assert sorted(listed) == sorted(remaining) and listed[-1] == newest
 
 
 def test_production_with_one_change_me_fails_before_anything_is_applied(cluster):

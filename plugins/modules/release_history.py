@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: release_history
+short_description: Read the release history of an environment, or append a record to it safely
+version_added: 0.2.0
+author: Intelligent Agent platform team (@intelligent-agent)
+description:
+  - The release history is a ConfigMap in the environment's namespace whose key C(releases.json) holds the
+    release records (deploys and rollbacks), newest last, each with an integer C(id).
+  - O(state=appended) appends O(record) with a compare-and-swap on the ConfigMap's resourceVersion, so that two
+    runs recording at the same time never lose a record, and keeps the newest O(keep) records.
+  - O(state=read) returns the records. Reading is tolerant. A C(releases.json) that is not JSON, or a record that
+    is not an object, is reported in RV(problems) and left out instead of failing, so that a damaged history never
+    blocks a deploy or a rollback. When a record is appended to a history that is unreadable as a whole, the old
+    text is kept under the key C(releases.corrupt.json).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is written; O(state=appended) reports the record it would append.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action:
+    support: none
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - intelligent_agent.platform.k8s
+options:
+  namespace:
+    description: Namespace of the history ConfigMap (the environment's namespace).
+    type: str
+    required: true
+  name:
+    description: Name of the history ConfigMap.
+    type: str
+    required: true
+  state:
+    description: C(read) returns the records; C(appended) appends O(record).
+    type: str
+    choices: [read, appended]
+    default: read
+  record:
+    description:
+      - The record to append (required with O(state=appended)). Its C(id) is chosen by the module (one more than
+        the highest recorded); any C(id) given is replaced.
+    type: dict
+  keep:
+    description: How many records the history keeps (the oldest beyond it are dropped when appending).
+    type: int
+    default: 30
+  labels:
+    description: Labels added to the ConfigMap's own (C(app.kubernetes.io/managed-by), C(app.kubernetes.io/component)).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Append the record of this deploy
+  intelligent_agent.platform.release_history:
+    namespace: intelligent-agent
+    name: intelligent-agent-release-history
+    state: appended
+    record:
+      kind: deploy
+      version: 1.4.0
+      result: succeeded
+      revisions: {backend: 7, frontend: 5}
+    labels:
+      app.kubernetes.io/part-of: intelligent-agent
+
+- name: Read the history (a damaged record is reported, not fatal)
+  intelligent_agent.platform.release_history:
+    namespace: intelligent-agent
+    name: intelligent-agent-release-history
+  register: history
+"""
+
+RETURN = r"""
+records:
+  description: The valid records, newest last (after the append with O(state=appended)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: 12, kind: deploy, version: 1.4.0, result: succeeded}]
+record:
+  description: The record as appended, with its C(id).
+  returned: when O(state=appended)
+  type: dict
+  sample: {id: 13, kind: deploy, version: 1.4.1, result: rolled-back}
+problems:
+  description: What was left out of the history because it could not be read, one sentence each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["record 3 of releases.json is a str, not an object: left out"]
+resource_version:
+  description: The ConfigMap's resourceVersion as read (empty when there is no history yet).
+  returned: always
+  type: str
+  sample: "48213"
+"""
+
+import copy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.release_history import (
+    HistoryApi,
+    HistoryError,
+    append,
+    appended_data,
+    history_of,
+)
+
+
+def argument_spec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        namespace=dict(type="str", required=True),
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=["read", "appended"], default="read"),
+        record=dict(type="dict"),
+        keep=dict(type="int", default=30),
+        labels=dict(type="dict", default={}),
+    )
+    return spec
+
+
+def run(module, api):
+    params = module.params
+    configmap = api.read()
+    records, problems, resource_version, _raw = history_of(configmap)
+    for problem in problems:
+        module.warn("release history %s/%s: %s" % (params["namespace"], params["name"], problem))
+    if params["state"] == "read":
+        module.exit_json(changed=False, records=records, problems=problems, resource_version=resource_version)
+    if module.check_mode:
+        _data, stored, _problems = appended_data(configmap, params["record"], params["keep"])
+        module.exit_json(changed=True, record=stored, records=(records + [stored])[-params["keep"]:],
+                         problems=problems, resource_version=resource_version)
+    stored, problems, records = append(api, params["record"], params["keep"], params["labels"])
+    module.exit_json(changed=True, record=stored, records=records, problems=problems,
+                     resource_version=resource_version)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=argument_spec(),
+        required_if=[("state", "appended", ["record"])],
+        supports_check_mode=True,
+    )
+    if module.params["keep"] < 1:
+        module.fail_json(msg="keep must be at least 1, got %s" % module.params["keep"])
+    try:
+        api_client = get_api_client(module).client.client
+    except CoreException as exc:
+        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+    try:
+        run(module, HistoryApi(api_client, module.params["namespace"], module.params["name"]))
+    except HistoryError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

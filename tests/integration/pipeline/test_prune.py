@@ -1,0 +1,176 @@
+"""Safe pruning after a verified release (issue #15).
+
+* Six failed config-and-secret-changing deploys in a row leave the serving release's ConfigMap and Secret in place
+  (a failed release prunes nothing), and its pods restart. The next verified release prunes only the versions that
+  no ReplicaSet uses any more and that are beyond the kept ones.
+* A component removed from app_components loses its Deployment, Service and HPA on the next verified deploy, and
+  a run restricted to some components prunes nothing.
+
+The components run on the simulated (kwok) nodes with an image the registry has: no build. A release is made to
+fail by an unschedulable backend and a short rollout timeout; the rollback restores the previous ReplicaSet.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+
+import pytest
+import yaml
+from pipeline_helpers import ROOT, Runner, record_figure, vault_vars
+from test_refusals import kwok_overrides
+
+CONFIG_INDEX = "intelligent-agent-config-versions"
+SECRETS_INDEX = "intelligent-agent-secrets-versions"
+HISTORY_LIMIT = 2  # app_revision_history_limit: old ReplicaSets (and so their config) go after two releases
+
+
+@pytest.fixture(scope="module")
+def prune_env(cluster, tmp_path_factory):
+    namespace = f"it-prune-{uuid.uuid4().hex[:6]}"
+    workdir = tmp_path_factory.mktemp("prune")
+    base_vars = {
+        "platform_namespace": namespace,
+        "image_build": "no",
+        "app_component_overrides": kwok_overrides(cluster),
+        "app_revision_history_limit": HISTORY_LIMIT,
+        "config_keep_versions": 1,
+        "secrets_keep_versions": 1,
+        "platform_health_checks": [],
+        "platform_backup_dir": str(workdir / "backups"),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "ANSIBLE_VAULT_IDENTITY_LIST",
+            os.environ.get("ANSIBLE_VAULT_IDENTITY_LIST", f"local@{ROOT}/inventories/local/vault-password.txt"),
+        )
+        yield {"runner": Runner(workdir, base_vars), "namespace": namespace, "cluster": cluster,
+               "overrides": base_vars["app_component_overrides"], "secrets": vault_vars()["secrets_values"]}
+    cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def kubectl_json(env, *args):
+    return env["cluster"].kubectl_json("-n", env["namespace"], *args)
+
+
+def serving_refs(env, name="backend") -> tuple[str, str]:
+    """The ConfigMap and Secret the Deployment's pod template imports (envFrom)."""
+    refs = kubectl_json(env, "get", "deployment", name)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    config = next(r["configMapRef"]["name"] for r in refs if "configMapRef" in r)
+    secret = next(r["secretRef"]["name"] for r in refs if "secretRef" in r)
+    return config, secret
+
+
+def names(env, kind, selector) -> set[str]:
+    return {item["metadata"]["name"] for item in kubectl_json(env, "get", kind, "-l", selector)["items"]}
+
+
+def replicaset_refs(env) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap/Secret a ReplicaSet of the namespace imports."""
+    found = set()
+    for rs in kubectl_json(env, "get", "replicasets")["items"]:
+        for container in rs["spec"]["template"]["spec"]["containers"]:
+            for ref in container.get("envFrom") or []:
+                if "configMapRef" in ref:
+                    found.add(("configmap", ref["configMapRef"]["name"]))
+                if "secretRef" in ref:
+                    found.add(("secret", ref["secretRef"]["name"]))
+    return found
+
+
+def deploy(env, version, extra=None):
+    return env["runner"].run("deploy.yml", {"platform_version": version, **(extra or {})})
+
+
+def changed_release(env, number: int) -> dict:
+    """A release with its own config and Secret version whose backend cannot be scheduled (it fails fast)."""
+    overrides = copy.deepcopy(env["overrides"])
+    overrides["backend"]["node_selector"] = {"kubernetes.io/hostname": "no-such-node"}
+    secrets = dict(env["secrets"], JWT_SECRET=f"failed-release-{number}-" + "x" * 40)
+    return {
+        "config_overrides": {"LOG_LEVEL": f"debug-{number}"},
+        "secrets_values": secrets,
+        "app_component_overrides": overrides,
+        "release_wait_timeout": 8,
+    }
+
+
+def test_failed_config_changes_keep_the_serving_config_and_a_verified_release_prunes_the_unused(prune_env):
+    env = prune_env
+    first = deploy(env, "1.0.0")
+    assert first.rc == 0, first.tail()
+    serving_config, serving_secret = serving_refs(env)
+
+    for number in range(1, 7):
+        failed = deploy(env, f"1.0.{number}", changed_release(env, number))
+        assert failed.rc != 0 and "ROLLED-BACK" in failed.output, failed.tail()
+        record_figure(f"prune: failed config-changing deploy {number}/6 (whole run)", f"{failed.seconds:.1f} s")
+        assert serving_refs(env) == (serving_config, serving_secret)
+
+    configs = names(env, "configmaps", "app.kubernetes.io/name=config")
+    secrets = names(env, "secrets", "app.kubernetes.io/name=secrets")
+    assert serving_config in configs and serving_secret in secrets
+    assert len(configs) == 7 and len(secrets) == 7, (configs, secrets)  # a failed release deletes nothing
+    # The serving pods restart (their ConfigMap and Secret are there to import).
+    env["cluster"].kubectl_run("-n", env["namespace"], "rollout", "restart", "deployment/backend")
+    env["cluster"].kubectl_run("-n", env["namespace"], "rollout", "status", "deployment/backend", "--timeout=120s")
+
+    # A verified release with a new config: the versions no ReplicaSet uses, beyond the newest kept one, go.
+    good = deploy(env, "1.1.0", {"config_overrides": {"LOG_LEVEL": "info"}})
+    assert good.rc == 0, good.tail()
+    assert "Pruned ConfigMap/" in good.output, good.tail()
+    new_config, _secret = serving_refs(env)
+    configs_after = names(env, "configmaps", "app.kubernetes.io/name=config")
+    secrets_after = names(env, "secrets", "app.kubernetes.io/name=secrets")
+    live = {("configmap", n) for n in configs_after} | {("secret", n) for n in secrets_after}
+    # Every version a ReplicaSet (a rollback target) imports is still there, the serving one of before included.
+    assert replicaset_refs(env) <= live, replicaset_refs(env) - live
+    assert serving_config in configs_after and new_config in configs_after
+    assert len(configs | {new_config}) - len(configs_after) >= 1, (configs, configs_after)  # something went
+    listed = json.loads(kubectl_json(env, "get", "configmap", CONFIG_INDEX)["data"]["versions"])
+    assert sorted(listed) == sorted(configs_after) and listed[-1] == new_config
+    assert json.loads(kubectl_json(env, "get", "configmap", SECRETS_INDEX)["data"]["versions"])
+    record_figure("prune: ConfigMap versions before/after the verified release", f"{len(configs) + 1} / {len(configs_after)}")
+
+    # A second identical deploy changes nothing and prunes nothing.
+    again = deploy(env, "1.1.0", {"config_overrides": {"LOG_LEVEL": "info"}})
+    assert again.rc == 0 and "Pruned" not in again.output, again.tail()
+
+
+def app_components_with_worker() -> list[dict]:
+    """The role's components plus "worker", a copy of the backend without Ingress (Deployment, Service, HPA, PDB)."""
+    components = yaml.safe_load((ROOT / "roles/app/defaults/main.yml").read_text())["app_components"]
+    worker = copy.deepcopy(next(c for c in components if c["name"] == "backend"))
+    worker["name"] = "worker"
+    for key in ("ingress", "vpa", "metrics"):
+        worker.pop(key, None)
+    return components + [worker]
+
+
+def test_a_removed_component_is_pruned_on_the_next_verified_deploy(prune_env, cluster):
+    env = prune_env
+    overrides = copy.deepcopy(env["overrides"])
+    overrides["worker"] = copy.deepcopy(overrides["backend"])
+    with_worker = {"app_components": app_components_with_worker(), "app_component_overrides": overrides}
+    first = deploy(env, "2.0.0", with_worker)
+    assert first.rc == 0, first.tail()
+    worker_objects = {(k, n) for k, n in _objects(env) if n == "worker"}
+    assert ("deployment", "worker") in worker_objects and ("service", "worker") in worker_objects, worker_objects
+
+    # Restricted to some components, a run does not know what is unwanted: nothing is pruned.
+    partial = deploy(env, "2.0.1", {"platform_components": "backend"})
+    assert partial.rc == 0, partial.tail()
+    assert {(k, n) for k, n in _objects(env) if n == "worker"} == worker_objects
+
+    removed = deploy(env, "2.0.2")
+    assert removed.rc == 0, removed.tail()
+    assert "Deployment/worker" in removed.output, removed.tail()
+    assert not {(k, n) for k, n in _objects(env) if n == "worker"}
+    assert {("deployment", "backend"), ("deployment", "frontend")} <= set(_objects(env))
+
+
+def _objects(env) -> list[tuple[str, str]]:
+    kinds = "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses"
+    return [(item["kind"].lower(), item["metadata"]["name"]) for item in kubectl_json(env, "get", kinds)["items"]]

@@ -1,0 +1,85 @@
+"""Safe pruning (plugins/module_utils/prune.py): which config versions and app objects a verified release may
+delete."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import prune
+
+
+def replicaset(config=None, secret=None, pull=None, volume_config=None, projected_secret=None, key_ref=None):
+    container = {"name": "app", "envFrom": [], "env": []}
+    if config:
+        container["envFrom"].append({"configMapRef": {"name": config}})
+    if secret:
+        container["envFrom"].append({"secretRef": {"name": secret}})
+    if key_ref:
+        container["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": key_ref, "key": "x"}}})
+    spec = {"containers": [container], "volumes": []}
+    if pull:
+        spec["imagePullSecrets"] = [{"name": pull}]
+    if volume_config:
+        spec["volumes"].append({"name": "c", "configMap": {"name": volume_config}})
+    if projected_secret:
+        spec["volumes"].append({"name": "p", "projected": {"sources": [{"secret": {"name": projected_secret}}]}})
+    return {"metadata": {"name": "rs"}, "spec": {"template": {"spec": spec}}}
+
+
+def test_every_way_a_pod_can_use_a_configmap_or_secret_counts_as_a_reference():
+    found = prune.referenced_by([
+        replicaset(config="cfg-a", secret="sec-a", pull="registry"),
+        replicaset(volume_config="cfg-b", projected_secret="sec-b", key_ref="sec-c"),
+        {"metadata": {"name": "empty"}},
+    ])
+    assert found == {"ConfigMap": {"cfg-a", "cfg-b"}, "Secret": {"sec-a", "sec-b", "sec-c", "registry"}}
+
+
+def test_init_containers_count_too():
+    rs = {"spec": {"template": {"spec": {"initContainers": [{"envFrom": [{"configMapRef": {"name": "init-cfg"}}]}]}}}}
+    assert prune.referenced_by([rs])["ConfigMap"] == {"init-cfg"}
+
+
+def test_versions_beyond_keep_are_pruned_unless_a_replicaset_references_them():
+    known = ["v1", "v2", "v3", "v4", "v5", "v6"]
+    kept, pruned = prune.version_plan(known, "v6", referenced={"v1"}, keep=2)
+    assert kept == ["v1", "v4", "v5", "v6"]
+    assert pruned == ["v2", "v3"]
+
+
+def test_six_failed_config_changes_never_prune_the_serving_config():
+    """The serving release (v1) is referenced by its ReplicaSet; six failed releases each added a version."""
+    known = ["v1", "f1", "f2", "f3", "f4", "f5", "f6"]
+    serving_rs = replicaset(config="v1")
+    kept, pruned = prune.version_plan(known, "v7", prune.referenced_by([serving_rs])["ConfigMap"], keep=2)
+    assert "v1" in kept and kept[-1] == "v7"
+    assert pruned == ["f1", "f2", "f3", "f4"]
+
+
+def test_the_current_version_stays_last_even_when_it_was_listed_before():
+    kept, pruned = prune.version_plan(["a", "b", "a", "c"], "a", referenced=set(), keep=1)
+    assert kept == ["c", "a"] and pruned == ["b"]
+
+
+def test_keep_zero_keeps_only_current_and_referenced():
+    kept, pruned = prune.version_plan(["a", "b", "c"], "c", referenced={"a"}, keep=0)
+    assert kept == ["a", "c"] and pruned == ["b"]
+
+
+def test_an_unreadable_index_lists_nothing():
+    assert prune.parse_versions({"data": {"versions": "not json"}}) == []
+    assert prune.parse_versions({"data": {"versions": '{"a": 1}'}}) == []
+    assert prune.parse_versions(None) == []
+    assert prune.parse_versions({"data": {"versions": json.dumps(["a", "", "b"])}}) == ["a", "b"]
+
+
+def test_objects_no_longer_rendered_are_removed_and_rendered_ones_stay():
+    live = [("Deployment", "backend"), ("Deployment", "worker"), ("Service", "worker"), ("Service", "backend"),
+            ("Ingress", "platform")]
+    rendered = [("Deployment", "backend"), ("Service", "backend"), ("Ingress", "platform")]
+    assert prune.removed_objects(live, rendered) == [("Deployment", "worker"), ("Service", "worker")]
+
+
+def test_the_same_name_of_another_kind_is_not_a_match():
+    assert prune.removed_objects([("HorizontalPodAutoscaler", "backend")], [("Deployment", "backend")]) == [
+        ("HorizontalPodAutoscaler", "backend")]

@@ -1,0 +1,173 @@
+"""The release history (plugins/module_utils/release_history.py): tolerant reading and compare-and-swap
+appends, over an in-memory ConfigMap store that enforces resourceVersion like the API server."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import release_history as rh
+
+
+class MemoryHistoryApi:
+    """One ConfigMap; create fails if it exists, replace fails (409) unless the resourceVersion matches."""
+
+    namespace, name = "production", "intelligent-agent-release-history"
+
+    def __init__(self, data=None):
+        self.version = 0
+        self.configmap = None
+        self.writes = 0
+        self.before_write = []  # hooks that simulate a concurrent writer, one per write attempt
+        if data is not None:
+            self._store(rh.history_body(self.name, self.namespace, data, {}))
+
+    def read(self):
+        return copy.deepcopy(self.configmap)
+
+    def _store(self, body):
+        self.version += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.version)
+        self.configmap = body
+        return copy.deepcopy(body)
+
+    def _concurrent_writer(self):
+        if self.before_write:
+            self.before_write.pop(0)()
+
+    def create(self, body):
+        self._concurrent_writer()
+        if self.configmap is not None:
+            raise rh.HistoryConflict("exists")
+        self.writes += 1
+        return self._store(body)
+
+    def replace(self, body):
+        self._concurrent_writer()
+        if body["metadata"].get("resourceVersion") != self.configmap["metadata"]["resourceVersion"]:
+            raise rh.HistoryConflict("conflict")
+        self.writes += 1
+        return self._store(body)
+
+    def records(self):
+        return json.loads(self.configmap["data"][rh.RECORDS_KEY])
+
+
+def test_the_first_record_creates_the_history_with_id_1_and_the_labels():
+    api = MemoryHistoryApi()
+    stored, problems, records = rh.append(api, {"kind": "deploy", "version": "1.0.0", "result": "succeeded"}, 30,
+                                          {"app.kubernetes.io/part-of": "intelligent-agent"})
+    assert stored["id"] == 1 and problems == [] and records == [stored]
+    labels = api.configmap["metadata"]["labels"]
+    assert labels["app.kubernetes.io/part-of"] == "intelligent-agent"
+    assert labels["app.kubernetes.io/component"] == "release-history"
+    assert api.configmap["data"]["latest"].startswith("#1 deploy 1.0.0 succeeded")
+
+
+def test_appending_keeps_the_newest_records_and_counts_ids_from_the_highest():
+    api = MemoryHistoryApi()
+    for number in range(5):
+        rh.append(api, {"version": "1.0.%d" % number}, keep=3)
+    assert [r["id"] for r in api.records()] == [3, 4, 5]
+    assert [r["version"] for r in api.records()] == ["1.0.2", "1.0.3", "1.0.4"]
+
+
+def test_a_given_id_is_replaced_by_the_next_free_one():
+    api = MemoryHistoryApi({rh.RECORDS_KEY: json.dumps([{"id": 7, "version": "1"}])})
+    stored, _problems, _records = rh.append(api, {"id": 1, "version": "2"}, 30)
+    assert stored["id"] == 8
+
+
+def test_a_concurrent_writer_is_never_overwritten():
+    """Two runs read the same history; the second write loses the race, reads again and appends after."""
+    api = MemoryHistoryApi({rh.RECORDS_KEY: json.dumps([{"id": 1, "version": "1.0.0"}])})
+
+    def other_run_records():
+        rh.append(MemoryHistoryApiView(api), {"version": "other"}, 30)
+
+    api.before_write.append(other_run_records)
+    stored, _problems, records = rh.append(api, {"version": "mine"}, 30)
+    assert [(r["id"], r["version"]) for r in records] == [(1, "1.0.0"), (2, "other"), (3, "mine")]
+    assert stored["id"] == 3 and api.records() == records
+
+
+class MemoryHistoryApiView:
+    """A second client of the same store, without the race hooks (the concurrent run)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.namespace, self.name = store.namespace, store.name
+
+    def read(self):
+        return self.store.read()
+
+    def create(self, body):
+        return self.store._store(body)
+
+    def replace(self, body):
+        assert body["metadata"]["resourceVersion"] == self.store.configmap["metadata"]["resourceVersion"]
+        return self.store._store(body)
+
+
+def test_a_history_that_keeps_changing_fails_with_a_clear_error_not_a_lost_record():
+    api = MemoryHistoryApi({rh.RECORDS_KEY: "[]"})
+    api.before_write = [lambda: api._store(api.read()) for _ in range(5)]
+    with pytest.raises(rh.HistoryError, match="changed under this run 5 times"):
+        rh.append(api, {"version": "x"}, 30)
+
+
+def test_a_first_write_that_races_another_first_write_appends_after_it():
+    api = MemoryHistoryApi()
+    api.before_write.append(lambda: api._store(rh.history_body(api.name, api.namespace, {
+        rh.RECORDS_KEY: json.dumps([{"id": 1, "version": "first"}])}, {})))
+    stored, _problems, records = rh.append(api, {"version": "second"}, 30)
+    assert stored["id"] == 2 and [r["version"] for r in records] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"id": 1}', "holds a dict, not a list"),
+    ],
+)
+def test_an_unreadable_history_is_a_problem_not_an_error(text, problem):
+    records, problems = rh.parse_records(text)
+    assert records == [] and len(problems) == 1 and problem in problems[0]
+
+
+def test_records_that_are_not_objects_are_left_out_and_named():
+    records, problems = rh.parse_records(json.dumps([{"id": 1, "version": "a"}, "garbage", 3, {"id": 2}]))
+    assert [r["id"] for r in records] == [1, 2]
+    assert problems == [
+        "record 2 of releases.json is a str, not an object: left out",
+        "record 3 of releases.json is a int, not an object: left out",
+    ]
+
+
+def test_a_record_without_a_usable_id_gets_the_next_free_one():
+    records, problems = rh.parse_records(json.dumps([{"id": "4", "version": "a"}, {"id": "x", "version": "b"}, {}]))
+    assert [r["id"] for r in records] == [4, 5, 6]
+    assert len(problems) == 2 and "version b" in problems[0]
+
+
+def test_appending_to_a_corrupt_history_keeps_the_old_text_aside_and_starts_again():
+    api = MemoryHistoryApi({rh.RECORDS_KEY: "[{truncated", "latest": "#9 deploy 1.0.0"})
+    stored, problems, records = rh.append(api, {"version": "2.0.0"}, 30)
+    assert stored["id"] == 1 and records == [stored] and "not valid JSON" in problems[0]
+    assert api.configmap["data"][rh.CORRUPT_KEY] == "[{truncated"
+
+
+def test_appending_after_a_damaged_record_keeps_the_good_ones_and_nothing_aside():
+    api = MemoryHistoryApi({rh.RECORDS_KEY: json.dumps([{"id": 1}, "bad", {"id": 2}])})
+    stored, problems, records = rh.append(api, {"version": "3"}, 30)
+    assert [r["id"] for r in records] == [1, 2, 3] and len(problems) == 1
+    assert rh.CORRUPT_KEY not in api.configmap["data"]
+
+
+def test_no_history_reads_as_empty():
+    assert rh.history_of(None) == ([], [], "", "")
+    assert rh.parse_records("") == ([], [])
