@@ -21,15 +21,13 @@ __metaclass__ = type
 
 import json
 
-# The kinds the app role renders, with the typed client call names (group api class, plural in the method names).
-APP_KINDS = {
-    "Deployment": ("AppsV1Api", "deployment"),
-    "Service": ("CoreV1Api", "service"),
-    "HorizontalPodAutoscaler": ("AutoscalingV2Api", "horizontal_pod_autoscaler"),
-    "PodDisruptionBudget": ("PolicyV1Api", "pod_disruption_budget"),
-    "Ingress": ("NetworkingV1Api", "ingress"),
-}
-VERSIONED_KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.live_objects import (
+    LiveObjects,
+    LiveObjectsError,
+)
+
+# The kinds the app role renders (those whose objects a removed component leaves behind).
+APP_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress")
 
 
 class PruneError(Exception):
@@ -111,22 +109,19 @@ def removed_objects(live, rendered):
 
 # ---- the API ---------------------------------------------------------------------------------------------
 class PruneApi(object):
-    """Lists and deletes the objects of one namespace with a kubernetes ApiClient."""
+    """Reads the index ConfigMaps and lists/deletes the namespace's objects (errors become PruneError)."""
 
     def __init__(self, api_client, namespace):
         from kubernetes import client  # imported here: the pure functions above need no client
 
-        self.client = client
-        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
         self.serialize = api_client.sanitize_for_serialization
+        self.live = LiveObjects(api_client, namespace)
         self.namespace = namespace
 
-    def _api(self, name):
-        return getattr(self.client, name)(self.api_client)
-
-    def _call(self, what, func, *args, **kwargs):
+    def _call(self, what, func, *args):
         try:
-            return func(*args, _request_timeout=30, **kwargs)
+            return func(*args, _request_timeout=30)
         except Exception as exc:  # pylint: disable=broad-except
             status = getattr(exc, "status", None)
             if status == 404:
@@ -135,37 +130,36 @@ class PruneApi(object):
             raise PruneError("cannot %s in %s: %s%s" % (what, self.namespace, "HTTP %s " % status if status else "",
                                                         reason))
 
+    def _live(self, func, *args):
+        try:
+            return func(*args)
+        except LiveObjectsError as exc:
+            raise PruneError(str(exc))
+
     def replicasets(self):
-        found = self._call("list the ReplicaSets", self._api("AppsV1Api").list_namespaced_replica_set, self.namespace)
-        return [self.serialize(item) for item in (found.items if found else [])]
+        return self._live(self.live.list, "ReplicaSet") or []
 
     def read_configmap(self, name):
-        found = self._call("read ConfigMap %s" % name, self._api("CoreV1Api").read_namespaced_config_map, name,
-                           self.namespace)
+        found = self._call("read ConfigMap %s" % name, self.core.read_namespaced_config_map, name, self.namespace)
         return self.serialize(found) if found is not None else None
 
     def write_index(self, name, versions, resource_version):
         # The resourceVersion read makes this a compare-and-swap (409 when another run changed the index).
         body = {"metadata": {"resourceVersion": resource_version}, "data": {"versions": json.dumps(versions)}}
-        self._call("update the version list %s" % name, self._api("CoreV1Api").patch_namespaced_config_map, name,
+        self._call("update the version list %s" % name, self.core.patch_namespaced_config_map, name,
                    self.namespace, body)
 
     def delete_versioned(self, kind, name):
-        method = getattr(self._api("CoreV1Api"), "delete_namespaced_%s" % VERSIONED_KINDS[kind])
-        return self._call("delete %s %s" % (kind, name), method, name, self.namespace) is not None
+        return self._live(self.live.delete, kind, name)
 
     def list_app_objects(self, label_selector):
         """('Kind', 'name') of the live objects of the app kinds that carry the labels."""
         found = []
-        for kind, (api_name, plural) in sorted(APP_KINDS.items()):
-            method = getattr(self._api(api_name), "list_namespaced_%s" % plural)
-            listed = self._call("list the %ss" % kind, method, self.namespace, label_selector=label_selector)
-            found.extend((kind, item.metadata.name) for item in (listed.items if listed else []))
+        for kind in APP_KINDS:
+            items = self._live(self.live.list, kind, label_selector) or []
+            found.extend((kind, item["metadata"]["name"]) for item in items)
         return found
 
     def delete_app_object(self, kind, name):
-        api_name, plural = APP_KINDS[kind]
-        method = getattr(self._api(api_name), "delete_namespaced_%s" % plural)
         # Foreground: a Deployment's ReplicaSets and pods go with it.
-        return self._call("delete %s %s" % (kind, name), method, name, self.namespace,
-                          propagation_policy="Foreground") is not None
+        return self._live(self.live.delete, kind, name, "Foreground")
