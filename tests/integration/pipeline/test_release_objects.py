@@ -1,10 +1,11 @@
-"""Safe pruning after a verified release (issue #15).
+"""What a release leaves behind and what a failed one puts back (issue #15).
 
 * Six failed config-and-secret-changing deploys in a row leave the serving release's ConfigMap and Secret in place
   (a failed release prunes nothing), and its pods restart. The next verified release prunes only the versions that
   no ReplicaSet uses any more and that are beyond the kept ones.
 * A component removed from app_components loses its Deployment, Service and HPA on the next verified deploy, and
   a run restricted to some components prunes nothing.
+* A failed release that changed a Service port, an HPA and a PDB is rolled back with all three as they were.
 
 The components run on the simulated (kwok) nodes with an image the registry has: no build. A release is made to
 fail by an unschedulable backend and a short rollout timeout; the rollback restores the previous ReplicaSet.
@@ -174,3 +175,22 @@ def test_a_removed_component_is_pruned_on_the_next_verified_deploy(prune_env, cl
 def _objects(env) -> list[tuple[str, str]]:
     kinds = "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses"
     return [(item["kind"].lower(), item["metadata"]["name"]) for item in kubectl_json(env, "get", kinds)["items"]]
+
+
+def test_a_failed_release_puts_back_the_service_hpa_and_pdb_it_changed(prune_env):
+    env = prune_env
+    before = {kind: kubectl_json(env, "get", kind, "backend")["spec"]
+              for kind in ("service", "horizontalpodautoscaler", "poddisruptionbudget")}
+    broken = changed_release(env, 99)
+    backend = broken["app_component_overrides"]["backend"]
+    backend.setdefault("service", {}).update(port=5099)
+    backend.setdefault("autoscaling", {}).update(max_replicas=before["horizontalpodautoscaler"]["maxReplicas"] + 1)
+    backend.setdefault("pdb", {}).update(min_available=2)
+    failed = deploy(env, "3.0.0-broken", broken)
+    assert failed.rc != 0 and "ROLLED-BACK" in failed.output, failed.tail()
+    assert "put back Service/backend" in failed.output, failed.tail()
+    after = {kind: kubectl_json(env, "get", kind, "backend")["spec"] for kind in before}
+    assert [p["port"] for p in after["service"]["ports"]] == [p["port"] for p in before["service"]["ports"]]
+    assert after["horizontalpodautoscaler"]["maxReplicas"] == before["horizontalpodautoscaler"]["maxReplicas"]
+    assert after["poddisruptionbudget"]["minAvailable"] == before["poddisruptionbudget"]["minAvailable"]
+    record_figure("restore: failed release with Service/HPA/PDB changes, whole run", f"{failed.seconds:.1f} s")
