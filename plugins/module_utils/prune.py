@@ -5,9 +5,9 @@
 
 Two kinds of leftovers:
 
-* content-versioned ConfigMaps and Secrets (``<name>-<hash>``): each index ConfigMap (``<name>-versions``) lists
-  them oldest first. A version is deleted only when it is not the current one, not among the newest ``keep``, and
-  not referenced by any ReplicaSet left in the namespace. Deployments keep ``revisionHistoryLimit`` old
+* content-versioned ConfigMaps and Secrets (``<name>-<hash>``), found by their labels and ordered by age. A
+  version is deleted only when it is not the current one, not among the newest ``keep``, and not referenced by
+  any ReplicaSet left in the namespace. Deployments keep ``revisionHistoryLimit`` old
   ReplicaSets; each is a rollback target and restarts pods from its own config, so the config it names must stay.
 * objects of the app kinds that the release no longer renders (a component removed from ``app_components``, a
   disabled Ingress): labelled as ours, live, and not in the rendered set.
@@ -18,8 +18,6 @@ The plan is made by plain functions (unit-tested without a cluster); PruneApi re
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
-
-import json
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.live_objects import (
     LiveObjects,
@@ -74,18 +72,14 @@ def referenced_by(replicasets):
 
 
 # ---- the plans ---------------------------------------------------------------------------------------------
-def parse_versions(index_configmap):
-    """The version names an index ConfigMap lists, oldest first (an unreadable list counts as empty)."""
-    text = ((index_configmap or {}).get("data") or {}).get("versions") or "[]"
-    try:
-        names = json.loads(text)
-    except ValueError:
-        return []
-    return [str(n) for n in names if n] if isinstance(names, list) else []
+def versions_oldest_first(objects):
+    """The names of content-versioned objects (dicts), oldest first (creation time, then name)."""
+    return [o["metadata"]["name"] for o in sorted(
+        objects, key=lambda o: ((o.get("metadata") or {}).get("creationTimestamp") or "", o["metadata"]["name"]))]
 
 
 def version_plan(known, current, referenced, keep):
-    """(kept, pruned): the versions the index keeps (oldest first, the current last) and those to delete.
+    """(kept, pruned): the versions that stay (oldest first, the current last) and those to delete.
 
     Kept: the current version, the newest ``keep`` others, and every version a ReplicaSet references.
     """
@@ -109,26 +103,11 @@ def removed_objects(live, rendered):
 
 # ---- the API ---------------------------------------------------------------------------------------------
 class PruneApi(object):
-    """Reads the index ConfigMaps and lists/deletes the namespace's objects (errors become PruneError)."""
+    """Lists and deletes the namespace's objects (errors become PruneError)."""
 
     def __init__(self, api_client, namespace):
-        from kubernetes import client  # imported here: the pure functions above need no client
-
-        self.core = client.CoreV1Api(api_client)
-        self.serialize = api_client.sanitize_for_serialization
         self.live = LiveObjects(api_client, namespace)
         self.namespace = namespace
-
-    def _call(self, what, func, *args):
-        try:
-            return func(*args, _request_timeout=30)
-        except Exception as exc:  # pylint: disable=broad-except
-            status = getattr(exc, "status", None)
-            if status == 404:
-                return None
-            reason = getattr(exc, "reason", None) or str(exc)
-            raise PruneError("cannot %s in %s: %s%s" % (what, self.namespace, "HTTP %s " % status if status else "",
-                                                        reason))
 
     def _live(self, func, *args):
         try:
@@ -139,15 +118,9 @@ class PruneApi(object):
     def replicasets(self):
         return self._live(self.live.list, "ReplicaSet") or []
 
-    def read_configmap(self, name):
-        found = self._call("read ConfigMap %s" % name, self.core.read_namespaced_config_map, name, self.namespace)
-        return self.serialize(found) if found is not None else None
-
-    def write_index(self, name, versions, resource_version):
-        # The resourceVersion read makes this a compare-and-swap (409 when another run changed the index).
-        body = {"metadata": {"resourceVersion": resource_version}, "data": {"versions": json.dumps(versions)}}
-        self._call("update the version list %s" % name, self.core.patch_namespaced_config_map, name,
-                   self.namespace, body)
+    def versions(self, kind, label_selector):
+        """The content-versioned objects of ``kind`` that carry the labels."""
+        return self._live(self.live.list, kind, label_selector) or []
 
     def delete_versioned(self, kind, name):
         return self._live(self.live.delete, kind, name)

@@ -15,7 +15,7 @@ version_added: 0.2.0
 author: Intelligent Agent platform team (@intelligent-agent)
 description:
   - Run after the release was verified, never before (until then the previous release may still be needed).
-  - Content-versioned ConfigMaps and Secrets are listed, oldest first, by an index ConfigMap (O(versioned)). A
+  - Content-versioned ConfigMaps and Secrets are found by their labels (O(versioned)) and ordered by age. A
     version is deleted only when it is not the current one, not among the newest O(keep_versions), and not
     referenced by any ReplicaSet left in the namespace (envFrom, env, volumes, projected volumes, image pull
     secrets). Deployments keep C(revisionHistoryLimit) old ReplicaSets, each a rollback target whose pods read their
@@ -53,7 +53,7 @@ options:
     type: str
     required: true
   versioned:
-    description: The content-versioned objects, one entry per index ConfigMap.
+    description: The content-versioned objects, one entry per kind of version.
     type: list
     elements: dict
     default: []
@@ -63,16 +63,16 @@ options:
         type: str
         choices: [ConfigMap, Secret]
         required: true
-      index:
-        description: Name of the index ConfigMap whose key C(versions) lists the version names, oldest first.
+      selector:
+        description: Label selector that finds every version (for example C(app.kubernetes.io/name=config,app.kubernetes.io/part-of=intelligent-agent)).
         type: str
         required: true
       current:
-        description: The version the release uses (kept, listed last).
+        description: Name of the version the release uses (kept).
         type: str
         required: true
       keep:
-        description: How many older versions this index keeps regardless of references (default O(keep_versions)).
+        description: How many older versions of this entry stay regardless of references (default O(keep_versions)).
         type: int
   keep_versions:
     description: How many versions older than the current one are kept even when no ReplicaSet references them.
@@ -96,8 +96,12 @@ EXAMPLES = r"""
   intelligent_agent.platform.release_prune:
     namespace: intelligent-agent
     versioned:
-      - {kind: ConfigMap, index: intelligent-agent-config-versions, current: intelligent-agent-config-5d41402a}
-      - {kind: Secret, index: intelligent-agent-secrets-versions, current: intelligent-agent-secrets-7c211433}
+      - kind: ConfigMap
+        selector: app.kubernetes.io/name=config,app.kubernetes.io/part-of=intelligent-agent
+        current: intelligent-agent-config-5d41402a
+      - kind: Secret
+        selector: app.kubernetes.io/name=secrets,app.kubernetes.io/part-of=intelligent-agent
+        current: intelligent-agent-secrets-7c211433
     keep_versions: 3
     rendered:
       - {kind: Deployment, name: frontend}
@@ -116,10 +120,10 @@ deleted:
   elements: str
   sample: [ConfigMap/intelligent-agent-config-0cc175b9, Deployment/worker]
 kept:
-  description: Per index ConfigMap, the versions it keeps (oldest first, the current last).
+  description: Per kind of O(versioned), the versions that stay (oldest first, the current last).
   returned: always
   type: dict
-  sample: {intelligent-agent-config-versions: [intelligent-agent-config-0cc175b9, intelligent-agent-config-5d41402a]}
+  sample: {ConfigMap: [intelligent-agent-config-0cc175b9, intelligent-agent-config-5d41402a]}
 referenced:
   description: The ConfigMaps and Secrets that ReplicaSets in the namespace reference (kept whatever their age).
   returned: always
@@ -137,10 +141,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune import (
     PruneApi,
     PruneError,
-    parse_versions,
     referenced_by,
     removed_objects,
     version_plan,
+    versions_oldest_first,
 )
 
 
@@ -150,7 +154,7 @@ def argument_spec():
         namespace=dict(type="str", required=True),
         versioned=dict(type="list", elements="dict", default=[], options=dict(
             kind=dict(type="str", choices=["ConfigMap", "Secret"], required=True),
-            index=dict(type="str", required=True),
+            selector=dict(type="str", required=True),
             current=dict(type="str", required=True),
             keep=dict(type="int"),
         )),
@@ -162,19 +166,14 @@ def argument_spec():
 
 
 def prune_versions(module, api, referenced):
-    """Delete the unused versions of every index; returns (deleted, kept per index)."""
+    """Delete the unused versions of every entry; returns (deleted, kept per kind)."""
     deleted, kept = [], {}
     for entry in module.params["versioned"]:
-        index = api.read_configmap(entry["index"])
-        if index is None:
-            kept[entry["index"]] = [entry["current"]]
-            continue
+        known = versions_oldest_first(api.versions(entry["kind"], entry["selector"]))
         older_kept = module.params["keep_versions"] if entry["keep"] is None else entry["keep"]
-        keep, prune = version_plan(parse_versions(index), entry["current"], referenced[entry["kind"]], older_kept)
-        kept[entry["index"]] = keep
+        keep, prune = version_plan(known, entry["current"], referenced[entry["kind"]], older_kept)
+        kept[entry["kind"]] = keep
         if prune and not module.check_mode:
-            # The index first: a run killed between the two leaves an unlisted object, never a listed ghost.
-            api.write_index(entry["index"], keep, index["metadata"]["resourceVersion"])
             prune = [name for name in prune if api.delete_versioned(entry["kind"], name)]
         deleted.extend("%s/%s" % (entry["kind"], name) for name in prune)
     return deleted, kept

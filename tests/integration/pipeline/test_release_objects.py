@@ -14,7 +14,6 @@ fail by an unschedulable backend and a short rollout timeout; the rollback resto
 from __future__ import annotations
 
 import copy
-import json
 import os
 import uuid
 
@@ -23,8 +22,6 @@ import yaml
 from pipeline_helpers import ROOT, Runner, record_figure, vault_vars
 from test_refusals import kwok_overrides
 
-CONFIG_INDEX = "intelligent-agent-config-versions"
-SECRETS_INDEX = "intelligent-agent-secrets-versions"
 HISTORY_LIMIT = 2  # app_revision_history_limit: old ReplicaSets (and so their config) go after two releases
 
 
@@ -130,9 +127,7 @@ def test_failed_config_changes_keep_the_serving_config_and_a_verified_release_pr
     assert replicaset_refs(env) <= live, replicaset_refs(env) - live
     assert serving_config in configs_after and new_config in configs_after
     assert len(configs | {new_config}) - len(configs_after) >= 1, (configs, configs_after)  # something went
-    listed = json.loads(kubectl_json(env, "get", "configmap", CONFIG_INDEX)["data"]["versions"])
-    assert sorted(listed) == sorted(configs_after) and listed[-1] == new_config
-    assert json.loads(kubectl_json(env, "get", "configmap", SECRETS_INDEX)["data"]["versions"])
+    assert serving_secret in secrets_after
     record_figure("prune: ConfigMap versions before/after the verified release", f"{len(configs) + 1} / {len(configs_after)}")
 
     # A second identical deploy changes nothing and prunes nothing.

@@ -66,11 +66,13 @@ def test_keep_zero_keeps_only_current_and_referenced():
     assert kept == ["a", "c"] and pruned == ["b"]
 
 
-def test_an_unreadable_index_lists_nothing():
-    assert prune.parse_versions({"data": {"versions": "not json"}}) == []
-    assert prune.parse_versions({"data": {"versions": '{"a": 1}'}}) == []
-    assert prune.parse_versions(None) == []
-    assert prune.parse_versions({"data": {"versions": json.dumps(["a", "", "b"])}}) == ["a", "b"]
+def test_versions_are_ordered_by_creation_time_then_name():
+    objects = [
+        {"metadata": {"name": "cfg-c", "creationTimestamp": "2026-12-03T10:00:02Z"}},
+        {"metadata": {"name": "cfg-b", "creationTimestamp": "2026-12-03T10:00:01Z"}},
+        {"metadata": {"name": "cfg-a", "creationTimestamp": "2026-12-03T10:00:01Z"}},
+    ]
+    assert prune.versions_oldest_first(objects) == ["cfg-a", "cfg-b", "cfg-c"]
 
 
 def test_objects_no_longer_rendered_are_removed_and_rendered_ones_stay():
