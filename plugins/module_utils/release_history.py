@@ -17,11 +17,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 
 RECORDS_KEY = "releases.json"
 LATEST_KEY = "latest"
 CORRUPT_KEY = "releases.corrupt.json"
+OBJECTS_KEY = "objects.json"
 LABELS = {
     "app.kubernetes.io/managed-by": "intelligent_agent.platform",
     "app.kubernetes.io/component": "release-history",
@@ -89,6 +91,41 @@ def history_of(configmap):
     raw = data.get(RECORDS_KEY, "")
     records, problems = parse_records(raw)
     return records, problems, (configmap.get("metadata") or {}).get("resourceVersion") or "", raw
+
+
+def find_release(records, versions):
+    """The newest succeeded deploy whose recorded objects and component versions include ``versions``, or None.
+
+    A rollback to those versions puts back the Services, HPAs, PDBs and Ingress recorded with that release.
+    """
+    for record in reversed(records):
+        recorded = record.get("versions") or {}
+        if (record.get("kind", "deploy") == "deploy" and record.get("result") == "succeeded" and record.get("objects")
+                and all(recorded.get(name) == version for name, version in versions.items())):
+            return record
+    return None
+
+
+def objects_name(history_name, objects):
+    """Name of the ConfigMap that holds a release's objects: named by content, shared by identical releases."""
+    digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode("utf-8")).hexdigest()[:10]
+    return "%s-objects-%s" % (history_name, digest)
+
+
+def objects_body(name, namespace, objects, labels):
+    metadata = {"name": name, "namespace": namespace,
+                "labels": dict(LABELS, **dict(labels or {}, **{"app.kubernetes.io/component": "release-objects"}))}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "immutable": True,
+            "data": {OBJECTS_KEY: json.dumps(objects, sort_keys=True)}}
+
+
+def objects_of(configmap):
+    """The objects a release-objects ConfigMap holds ([] when absent or unreadable)."""
+    try:
+        loaded = json.loads(((configmap or {}).get("data") or {}).get(OBJECTS_KEY) or "[]")
+    except ValueError:
+        return []
+    return [o for o in loaded if isinstance(o, dict)] if isinstance(loaded, list) else []
 
 
 # ---- appending ------------------------------------------------------------------------------------------
@@ -165,9 +202,16 @@ class HistoryApi(object):
             raise HistoryError("cannot %s the release history ConfigMap %s/%s: %s%s" % (
                 what, self.namespace, self.name, "HTTP %s " % status if status else "", reason))
 
-    def read(self):
-        found = self._call("read", self.core.read_namespaced_config_map, self.name, self.namespace)
+    def read(self, name=None):
+        found = self._call("read", self.core.read_namespaced_config_map, name or self.name, self.namespace)
         return self.serialize(found) if found is not None else None
+
+    def store_objects(self, body):
+        """Create a release-objects ConfigMap; one that exists already holds the same content (named by it)."""
+        try:
+            self._call("create", self.core.create_namespaced_config_map, self.namespace, body)
+        except HistoryConflict:
+            pass
 
     def create(self, body):
         return self._call("create", self.core.create_namespaced_config_map, self.namespace, body)

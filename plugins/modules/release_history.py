@@ -22,6 +22,9 @@ description:
     is not an object, is reported in RV(problems) and left out instead of failing, so that a damaged history never
     blocks a deploy or a rollback. When a record is appended to a history that is unreadable as a whole, the old
     text is kept under the key C(releases.corrupt.json).
+  - With O(objects), the Services, HPAs, PDBs and Ingress of the release are kept in an immutable ConfigMap named
+    by their content (C(<name>-objects-<hash>)) and the record names it (C(objects)); O(find_versions) finds the
+    newest succeeded release that ran given versions and returns its objects, which a rollback puts back.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
@@ -68,6 +71,17 @@ options:
     description: How many records the history keeps (the oldest beyond it are dropped when appending).
     type: int
     default: 30
+  objects:
+    description:
+      - With O(state=appended), the release's objects to keep with the record (manifests without status), for a later
+        rollback to this release.
+    type: list
+    elements: dict
+  find_versions:
+    description:
+      - With O(state=read), component name -> version. RV(found) is then the newest succeeded deploy record with
+        recorded objects that ran these versions, and RV(objects) its objects.
+    type: dict
   labels:
     description: Labels added to the ConfigMap's own (C(app.kubernetes.io/managed-by), C(app.kubernetes.io/component)).
     type: dict
@@ -113,6 +127,16 @@ problems:
   type: list
   elements: str
   sample: ["record 3 of releases.json is a str, not an object: left out"]
+found:
+  description: The record O(find_versions) found (empty when none matches).
+  returned: when O(find_versions) is given
+  type: dict
+  sample: {id: 12, kind: deploy, version: 1.4.0, result: succeeded, objects: intelligent-agent-release-history-objects-0a1b2c3d4e}
+objects:
+  description: The objects recorded with RV(found) (empty when none).
+  returned: when O(find_versions) is given
+  type: list
+  elements: dict
 resource_version:
   description: The ConfigMap's resourceVersion as read (empty when there is no history yet).
   returned: always
@@ -132,7 +156,11 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.release
     HistoryError,
     append,
     appended_data,
+    find_release,
     history_of,
+    objects_body,
+    objects_name,
+    objects_of,
 )
 
 
@@ -144,6 +172,8 @@ def argument_spec():
         state=dict(type="str", choices=["read", "appended"], default="read"),
         record=dict(type="dict"),
         keep=dict(type="int", default=30),
+        objects=dict(type="list", elements="dict"),
+        find_versions=dict(type="dict"),
         labels=dict(type="dict", default={}),
     )
     return spec
@@ -156,12 +186,22 @@ def run(module, api):
     for problem in problems:
         module.warn("release history %s/%s: %s" % (params["namespace"], params["name"], problem))
     if params["state"] == "read":
-        module.exit_json(changed=False, records=records, problems=problems, resource_version=resource_version)
+        found = {}
+        if params["find_versions"] is not None:
+            match = find_release(records, params["find_versions"])
+            found = {"found": match or {}, "objects": objects_of(api.read(match["objects"])) if match else []}
+        module.exit_json(changed=False, records=records, problems=problems, resource_version=resource_version,
+                         **found)
+    record = dict(params["record"])
+    if params["objects"]:
+        record["objects"] = objects_name(params["name"], params["objects"])
     if module.check_mode:
-        _data, stored, _problems = appended_data(configmap, params["record"], params["keep"])
+        _data, stored, _problems = appended_data(configmap, record, params["keep"])
         module.exit_json(changed=True, record=stored, records=(records + [stored])[-params["keep"]:],
                          problems=problems, resource_version=resource_version)
-    stored, problems, records = append(api, params["record"], params["keep"], params["labels"])
+    if params["objects"]:
+        api.store_objects(objects_body(record["objects"], params["namespace"], params["objects"], params["labels"]))
+    stored, problems, records = append(api, record, params["keep"], params["labels"])
     module.exit_json(changed=True, record=stored, records=records, problems=problems,
                      resource_version=resource_version)
 

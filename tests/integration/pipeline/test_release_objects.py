@@ -189,3 +189,26 @@ def test_a_failed_release_puts_back_the_service_hpa_and_pdb_it_changed(prune_env
     assert after["horizontalpodautoscaler"]["maxReplicas"] == before["horizontalpodautoscaler"]["maxReplicas"]
     assert after["poddisruptionbudget"]["minAvailable"] == before["poddisruptionbudget"]["minAvailable"]
     record_figure("restore: failed release with Service/HPA/PDB changes, whole run", f"{failed.seconds:.1f} s")
+
+
+def test_rollback_to_a_release_puts_back_its_service_port_and_the_hpa_a_later_release_removed(prune_env):
+    env = prune_env
+    service_ports = [p["port"] for p in kubectl_json(env, "get", "service", "backend")["spec"]["ports"]]
+    hpa_spec = kubectl_json(env, "get", "horizontalpodautoscaler", "backend")["spec"]
+    overrides = copy.deepcopy(env["overrides"])
+    overrides["backend"].setdefault("service", {}).update(port=5099)
+    overrides["backend"].setdefault("autoscaling", {}).update(enabled=False)
+    changed = deploy(env, "4.0.0", {"app_component_overrides": overrides})
+    assert changed.rc == 0, changed.tail()
+    # Verified: the HPA it no longer renders is pruned, the Service has the new port.
+    assert "HorizontalPodAutoscaler/backend" in changed.output, changed.tail()
+    assert ("horizontalpodautoscaler", "backend") not in _objects(env)
+    assert [p["port"] for p in kubectl_json(env, "get", "service", "backend")["spec"]["ports"]] == [5099]
+
+    rolled = env["runner"].run("rollback.yml", {})
+    assert rolled.rc == 0, rolled.tail()
+    assert "Putting back" in rolled.output, rolled.tail()
+    assert [p["port"] for p in kubectl_json(env, "get", "service", "backend")["spec"]["ports"]] == service_ports
+    restored = kubectl_json(env, "get", "horizontalpodautoscaler", "backend")["spec"]
+    assert (restored["minReplicas"], restored["maxReplicas"]) == (hpa_spec["minReplicas"], hpa_spec["maxReplicas"])
+    record_figure("restore: rollback.yml putting back a Service port and a pruned HPA", f"{rolled.seconds:.1f} s")

@@ -171,3 +171,30 @@ def test_appending_after_a_damaged_record_keeps_the_good_ones_and_nothing_aside(
 def test_no_history_reads_as_empty():
     assert rh.history_of(None) == ([], [], "", "")
     assert rh.parse_records("") == ([], [])
+
+
+def test_the_release_to_restore_is_the_newest_succeeded_deploy_that_ran_the_versions():
+    records = [
+        {"id": 1, "kind": "deploy", "result": "succeeded", "versions": {"backend": "1.0", "frontend": "1.0"}, "objects": "a"},
+        {"id": 2, "kind": "deploy", "result": "succeeded", "versions": {"backend": "1.0", "frontend": "1.0"}, "objects": "b"},
+        {"id": 3, "kind": "deploy", "result": "rolled-back", "versions": {"backend": "1.0"}, "objects": "c"},
+        {"id": 4, "kind": "rollback", "result": "rolled-back", "versions": {"backend": "1.0"}, "objects": "d"},
+        {"id": 5, "kind": "deploy", "result": "succeeded", "versions": {"backend": "2.0", "frontend": "2.0"}, "objects": "e"},
+        {"id": 6, "kind": "deploy", "result": "succeeded", "versions": {"backend": "3.0"}},
+    ]
+    assert rh.find_release(records, {"backend": "1.0"})["id"] == 2
+    assert rh.find_release(records, {"backend": "2.0", "frontend": "2.0"})["id"] == 5
+    assert rh.find_release(records, {"backend": "3.0"}) is None  # recorded without objects
+    assert rh.find_release(records, {"backend": "1.0", "frontend": "2.0"}) is None
+
+
+def test_release_objects_are_named_by_content_and_read_back():
+    objects = [{"kind": "Service", "metadata": {"name": "backend"}, "spec": {"ports": [{"port": 5000}]}}]
+    name = rh.objects_name("ia-release-history", objects)
+    assert name.startswith("ia-release-history-objects-") and len(name.rsplit("-", 1)[1]) == 10
+    assert name == rh.objects_name("ia-release-history", json.loads(json.dumps(objects)))
+    assert name != rh.objects_name("ia-release-history", [dict(objects[0], spec={"ports": [{"port": 5099}]})])
+    body = rh.objects_body(name, "ns", objects, {"app.kubernetes.io/part-of": "ia"})
+    assert body["immutable"] is True and body["metadata"]["labels"]["app.kubernetes.io/component"] == "release-objects"
+    assert rh.objects_of(body) == objects
+    assert rh.objects_of(None) == [] and rh.objects_of({"data": {rh.OBJECTS_KEY: "{broken"}}) == []
