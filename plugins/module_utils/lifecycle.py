@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import fnmatch
 import json
 import re
 from datetime import datetime, timedelta
@@ -18,7 +19,6 @@ from datetime import datetime, timedelta
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (  # the shared dict helpers
     _get,
 )
-
 
 PART_OF = "app.kubernetes.io/part-of"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -29,13 +29,27 @@ SECRET_MODES = ("redact", "omit", "vault")
 
 # Deletion order: what uses other objects first, the namespace's guard rails and the RBAC last.
 DELETE_ORDER = (
-    "HorizontalPodAutoscaler", "VerticalPodAutoscaler", "Deployment", "PodDisruptionBudget", "Ingress",
-    "Service", "ConfigMap", "Secret", "NetworkPolicy", "Lease", "RoleBinding", "Role", "ServiceAccount",
-    "LimitRange", "ResourceQuota", "Namespace",
+    "HorizontalPodAutoscaler",
+    "VerticalPodAutoscaler",
+    "Deployment",
+    "PodDisruptionBudget",
+    "Ingress",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "NetworkPolicy",
+    "Lease",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+    "LimitRange",
+    "ResourceQuota",
+    "Namespace",
 )
 # k8s_info messages that mean the cluster does not serve the kind at all (an optional API): nothing to delete.
-API_ABSENT_RE = re.compile(r"(Failed to find exact match|could not find the requested resource|404|NotFound)",
-                           re.IGNORECASE)
+API_ABSENT_RE = re.compile(
+    r"(Failed to find exact match|could not find the requested resource|404|NotFound)", re.IGNORECASE
+)
 
 
 class LifecycleError(Exception):
@@ -58,8 +72,9 @@ def redact_secret(secret):
                 servers = sorted((json.loads(base64.b64decode(data[key])).get("auths") or {}).keys())
             except (ValueError, TypeError, AttributeError):
                 servers = []
-            data[key] = _b64(json.dumps({"auths": dict((s, {"auth": _b64(REDACTED)}) for s in servers)},
-                                        sort_keys=True))
+            data[key] = _b64(
+                json.dumps({"auths": dict((s, {"auth": _b64(REDACTED)}) for s in servers)}, sort_keys=True)
+            )
         else:
             data[key] = _b64(REDACTED)
     for key in list(out.get("stringData") or {}):
@@ -90,8 +105,9 @@ def render_documents(manifests, secrets="redact"):
     documents, kept, omitted = [], [], []
     for doc in manifests:
         if not isinstance(doc, dict) or not doc.get("kind"):
-            raise LifecycleError("manifests: every item must be a Kubernetes object with a kind, got %r"
-                                 % (type(doc).__name__,))
+            raise LifecycleError(
+                "manifests: every item must be a Kubernetes object with a kind, got %r" % (type(doc).__name__,)
+            )
         if doc["kind"] == "Secret":
             if secrets == "redact":
                 doc = redact_secret(doc)
@@ -156,7 +172,8 @@ def uninstall_plan(listings, part_of, keep=(), namespace_object=None, delete_nam
     """Which live objects playbooks/uninstall.yml deletes.
 
     ``listings``: the loop results of k8s_info, one per kind ({item: {api_version, kind}, resources,
-    failed, msg}). ``keep``: "Kind/name" strings left in place (the release history). Only objects that
+    failed, msg}). ``keep``: "Kind/name" patterns (fnmatch) left in place (the release history and the objects its
+    records name). Only objects that
     carry both app.kubernetes.io/part-of=<part_of> and app.kubernetes.io/managed-by=intelligent_agent.platform
     and no ownerReferences are deleted (objects owned by another are deleted with their owner).
     ``named``: "Kind/name" of objects whose name already ties them to this platform (the deploy lock Lease,
@@ -196,7 +213,7 @@ def uninstall_plan(listings, part_of, keep=(), namespace_object=None, delete_nam
             seen.add(key)
             if _get(obj, "metadata", "ownerReferences"):
                 continue  # deleted with its owner
-            if object_name(ref) in keep:
+            if any(fnmatch.fnmatchcase(object_name(ref), pattern) for pattern in keep):
                 kept.append(dict(ref, reason="kept (the release history; uninstall_history=true deletes it)"))
                 continue
             if ref["kind"] == "Lease" and now is not None:
@@ -209,11 +226,18 @@ def uninstall_plan(listings, part_of, keep=(), namespace_object=None, delete_nam
         if not delete_namespace:
             kept.append(dict(ref, reason="kept (uninstall_namespace=true deletes it)"))
         elif not ours:
-            kept.append(dict(ref, reason="kept: not created by intelligent_agent.platform (no part-of/managed-by labels)"))
+            kept.append(
+                dict(ref, reason="kept: not created by intelligent_agent.platform (no part-of/managed-by labels)")
+            )
         else:
             delete.append(ref)
     order = dict((kind, i) for i, kind in enumerate(DELETE_ORDER))
     unknown = order["ResourceQuota"] + 0.5  # kinds not listed above: before the namespace
     delete.sort(key=lambda r: (order.get(r["kind"], unknown), r["metadata"]["name"] or ""))
-    return {"delete": delete, "kept": kept, "not_listed": not_listed, "absent_apis": sorted(set(absent)),
-            "lock_holder": holder}
+    return {
+        "delete": delete,
+        "kept": kept,
+        "not_listed": not_listed,
+        "absent_apis": sorted(set(absent)),
+        "lock_holder": holder,
+    }

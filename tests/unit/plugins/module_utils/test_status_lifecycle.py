@@ -25,14 +25,38 @@ def obj(kind, name, labels=None, api_version="v1", **extra):
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
 
 
-SECRET = dict(obj("Secret", "ia-secrets-0123456789"), type="Opaque", immutable=True,
-              data={"JWT_SECRET": b64("s3cr3t-jwt-value-xyz"), "DB_PASSWORD": b64("hunter2-password")})
-REGISTRY = dict(obj("Secret", "ia-registry"), type="kubernetes.io/dockerconfigjson",
-                data={".dockerconfigjson": b64(json.dumps(
-                    {"auths": {"registry.example.com": {"username": "bot", "password": "reg-pass-123",
-                                                        "auth": b64("bot:reg-pass-123")}}}))})
-MANIFESTS = [obj("Namespace", "ns"), SECRET, REGISTRY, obj("ConfigMap", "ia-config-abc"),
-             obj("Deployment", "backend", api_version="apps/v1")]
+SECRET = dict(
+    obj("Secret", "ia-secrets-0123456789"),
+    type="Opaque",
+    immutable=True,
+    data={"JWT_SECRET": b64("s3cr3t-jwt-value-xyz"), "DB_PASSWORD": b64("hunter2-password")},
+)
+REGISTRY = dict(
+    obj("Secret", "ia-registry"),
+    type="kubernetes.io/dockerconfigjson",
+    data={
+        ".dockerconfigjson": b64(
+            json.dumps(
+                {
+                    "auths": {
+                        "registry.example.com": {
+                            "username": "bot",
+                            "password": "reg-pass-123",
+                            "auth": b64("bot:reg-pass-123"),
+                        }
+                    }
+                }
+            )
+        )
+    },
+)
+MANIFESTS = [
+    obj("Namespace", "ns"),
+    SECRET,
+    REGISTRY,
+    obj("ConfigMap", "ia-config-abc"),
+    obj("Deployment", "backend", api_version="apps/v1"),
+]
 VALUES = ("s3cr3t-jwt-value-xyz", "hunter2-password", "reg-pass-123")
 
 
@@ -48,8 +72,12 @@ def no_value_in(data):
 def test_redact_keeps_the_secrets_shape_but_no_value():
     result = lc.render_documents(MANIFESTS, "redact")
     assert [d["file"] for d in result["documents"]] == [
-        "001-namespace-ns.yaml", "002-secret-ia-secrets-0123456789.yaml", "003-secret-ia-registry.yaml",
-        "004-configmap-ia-config-abc.yaml", "005-deployment-backend.yaml"]
+        "001-namespace-ns.yaml",
+        "002-secret-ia-secrets-0123456789.yaml",
+        "003-secret-ia-registry.yaml",
+        "004-configmap-ia-config-abc.yaml",
+        "005-deployment-backend.yaml",
+    ]
     secret, registry = result["documents"][1]["object"], result["documents"][2]["object"]
     assert set(secret["data"]) == {"JWT_SECRET", "DB_PASSWORD"}
     assert {base64.b64decode(v).decode() for v in secret["data"].values()} == {"REDACTED"}
@@ -77,11 +105,14 @@ def test_vault_sets_the_secrets_apart_for_encryption():
     assert result["secrets"] == [SECRET, REGISTRY]
 
 
-@pytest.mark.parametrize("manifests, mode, fragment", [
-    (MANIFESTS, "plain", "render_secrets: 'plain' is not one of redact, omit, vault"),
-    ("nope", "redact", "manifests: expected the list"),
-    ([{"metadata": {}}], "redact", "manifests: every item must be a Kubernetes object with a kind"),
-])
+@pytest.mark.parametrize(
+    "manifests, mode, fragment",
+    [
+        (MANIFESTS, "plain", "render_secrets: 'plain' is not one of redact, omit, vault"),
+        ("nope", "redact", "manifests: expected the list"),
+        ([{"metadata": {}}], "redact", "manifests: every item must be a Kubernetes object with a kind"),
+    ],
+)
 def test_render_refuses_bad_input(manifests, mode, fragment):
     with pytest.raises(lc.LifecycleError, match=fragment):
         lc.render_documents(manifests, mode)
@@ -100,10 +131,14 @@ def failed(kind, msg):
 HISTORY = "ConfigMap/ia-release-history"
 LISTINGS = [
     listing("Deployment", obj("Deployment", "backend", api_version="apps/v1"), api_version="apps/v1"),
-    listing("ConfigMap", obj("ConfigMap", "ia-release-history"), obj("ConfigMap", "ia-config-abc"),
-            obj("ConfigMap", "someone-elses", labels={"app.kubernetes.io/part-of": "ia"}),
-            obj("ConfigMap", "other-platform", labels=dict(OURS, **{"app.kubernetes.io/part-of": "other"})),
-            obj("ConfigMap", "owned", ownerReferences=[{"kind": "Deployment", "name": "x"}])),
+    listing(
+        "ConfigMap",
+        obj("ConfigMap", "ia-release-history"),
+        obj("ConfigMap", "ia-config-abc"),
+        obj("ConfigMap", "someone-elses", labels={"app.kubernetes.io/part-of": "ia"}),
+        obj("ConfigMap", "other-platform", labels=dict(OURS, **{"app.kubernetes.io/part-of": "other"})),
+        obj("ConfigMap", "owned", ownerReferences=[{"kind": "Deployment", "name": "x"}]),
+    ),
     listing("Role", obj("Role", "ia-deployer", api_version="rbac.authorization.k8s.io/v1")),
     listing("Service", obj("Service", "frontend"), obj("Service", "backend")),
     failed("VerticalPodAutoscaler", "Failed to find exact match for autoscaling.k8s.io/v1.VerticalPodAutoscaler"),
@@ -117,10 +152,18 @@ def names(refs):
 
 def test_uninstall_deletes_only_the_collections_own_objects_workloads_first_rbac_last():
     plan = lc.uninstall_plan(LISTINGS, "ia", keep=[HISTORY], now=NOW)
-    assert names(plan["delete"]) == ["Deployment/backend", "Service/backend", "Service/frontend",
-                                     "ConfigMap/ia-config-abc", "Role/ia-deployer"]
-    assert plan["delete"][0] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                 "metadata": {"name": "backend", "namespace": "ns"}}
+    assert names(plan["delete"]) == [
+        "Deployment/backend",
+        "Service/backend",
+        "Service/frontend",
+        "ConfigMap/ia-config-abc",
+        "Role/ia-deployer",
+    ]
+    assert plan["delete"][0] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend", "namespace": "ns"},
+    }
     assert names(plan["kept"]) == [HISTORY]
     assert plan["absent_apis"] == ["VerticalPodAutoscaler"]
     assert [n["kind"] for n in plan["not_listed"]] == ["ResourceQuota"]
@@ -128,16 +171,27 @@ def test_uninstall_deletes_only_the_collections_own_objects_workloads_first_rbac
     assert plan["lock_holder"] is None
 
 
+def test_the_objects_recorded_with_the_history_are_kept_with_it_by_pattern():
+    recorded = obj("ConfigMap", "ia-release-history-objects-0a1b2c3d4e")
+    listings = [listing("ConfigMap", obj("ConfigMap", "ia-release-history"), recorded, obj("ConfigMap", "ia-config-abc"))]
+    plan = lc.uninstall_plan(listings, "ia", keep=[HISTORY, HISTORY + "-objects-*"], now=NOW)
+    assert names(plan["kept"]) == [HISTORY, HISTORY + "-objects-0a1b2c3d4e"]
+    assert names(plan["delete"]) == ["ConfigMap/ia-config-abc"]
+
+
 def test_uninstall_history_deletes_the_history_too():
     plan = lc.uninstall_plan(LISTINGS, "ia", keep=[], now=NOW)
     assert HISTORY in names(plan["delete"]) and plan["kept"] == []
 
 
-@pytest.mark.parametrize("labels, delete_namespace, deleted, reason", [
-    (OURS, False, False, "uninstall_namespace=true deletes it"),
-    (OURS, True, True, None),
-    ({"kubernetes.io/metadata.name": "ns"}, True, False, "not created by intelligent_agent.platform"),
-])
+@pytest.mark.parametrize(
+    "labels, delete_namespace, deleted, reason",
+    [
+        (OURS, False, False, "uninstall_namespace=true deletes it"),
+        (OURS, True, True, None),
+        ({"kubernetes.io/metadata.name": "ns"}, True, False, "not created by intelligent_agent.platform"),
+    ],
+)
 def test_the_namespace_goes_last_only_when_asked_and_ours(labels, delete_namespace, deleted, reason):
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns", "labels": labels}}
     plan = lc.uninstall_plan(LISTINGS, "ia", [HISTORY], namespace, delete_namespace, now=NOW)
@@ -149,16 +203,24 @@ def test_the_namespace_goes_last_only_when_asked_and_ours(labels, delete_namespa
 
 
 def lease(holder, renewed, duration=1800):
-    return dict(obj("Lease", "ia-deploy-lock", api_version="coordination.k8s.io/v1"),
-                spec={"holderIdentity": holder, "leaseDurationSeconds": duration,
-                      "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+    return dict(
+        obj("Lease", "ia-deploy-lock", api_version="coordination.k8s.io/v1"),
+        spec={
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration,
+            "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    )
 
 
-@pytest.mark.parametrize("the_lease, holder", [
-    (lease("run-42", NOW - timedelta(seconds=60)), "run-42"),
-    (lease("run-42", NOW - timedelta(seconds=3600)), None),   # expired
-    (lease(None, NOW), None),                                  # freed
-])
+@pytest.mark.parametrize(
+    "the_lease, holder",
+    [
+        (lease("run-42", NOW - timedelta(seconds=60)), "run-42"),
+        (lease("run-42", NOW - timedelta(seconds=3600)), None),  # expired
+        (lease(None, NOW), None),  # freed
+    ],
+)
 def test_a_held_deploy_lock_is_reported(the_lease, holder):
     plan = lc.uninstall_plan([listing("Lease", the_lease, api_version="coordination.k8s.io/v1")], "ia", now=NOW)
     assert plan["lock_holder"] == holder
@@ -175,13 +237,16 @@ def test_uninstall_refuses_an_empty_platform_name():
 def test_the_filter_uses_the_current_time_for_the_lock():
     recent = lease("run-7", datetime.now(timezone.utc) - timedelta(seconds=5))
     plan = FilterModule().filters()["uninstall_plan"](
-        [listing("Lease", recent, api_version="coordination.k8s.io/v1")], "ia", [], None, False)
+        [listing("Lease", recent, api_version="coordination.k8s.io/v1")], "ia", [], None, False
+    )
     assert plan["lock_holder"] == "run-7"
 
 
 def test_the_deploy_lock_is_deleted_by_name_without_part_of_but_only_when_managed_by_the_collection():
-    lock_labels = {"app.kubernetes.io/managed-by": "intelligent_agent.platform",
-                   "app.kubernetes.io/component": "deploy-lock"}
+    lock_labels = {
+        "app.kubernetes.io/managed-by": "intelligent_agent.platform",
+        "app.kubernetes.io/component": "deploy-lock",
+    }
     lock = obj("Lease", "ia-deploy-lock", labels=lock_labels, api_version="coordination.k8s.io/v1")
     by_label = listing("Lease", lease(None, NOW), api_version="coordination.k8s.io/v1")  # same Lease, listed twice
     by_name = {"item": {"api_version": "coordination.k8s.io/v1", "kind": "Lease"}, "resources": [lock]}
@@ -190,7 +255,9 @@ def test_the_deploy_lock_is_deleted_by_name_without_part_of_but_only_when_manage
     # Without the name, part-of is required; with another manager, never.
     assert lc.uninstall_plan([by_name], "ia", now=NOW)["delete"] == []
     foreign = obj("Lease", "ia-deploy-lock", labels={"app.kubernetes.io/managed-by": "helm"})
-    plan = lc.uninstall_plan([{"item": {"kind": "Lease"}, "resources": [foreign]}], "ia", named=["Lease/ia-deploy-lock"])
+    plan = lc.uninstall_plan(
+        [{"item": {"kind": "Lease"}, "resources": [foreign]}], "ia", named=["Lease/ia-deploy-lock"]
+    )
     assert plan["delete"] == []
 
 
