@@ -12,8 +12,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_VAULT_IDENTITY_LIST ?= local@$(CURDIR)/inventories/local/vault-password.txt
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv lint security sanity units validate cluster-up cluster-down cluster-status base-images \
-	integration molecule bench test demo build clean
+.PHONY: help deps venv lint security sanity units functional validate cluster-up cluster-down cluster-status \
+	base-images integration molecule bench test demo build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,8 +29,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## Create .venv with the pinned toolchain
 
-lint: venv ## ansible-lint (production profile), yamllint, shellcheck of the scripts, actionlint of the workflows
+lint: venv ## ansible-lint (production profile), yamllint, ruff (pyproject.toml), shellcheck, actionlint of the workflows
 	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	shellcheck .ci/run $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' 'bench/*.sh' 'examples/app-repo/*.sh')
 	$(BIN)/ansible-lint --profile production
 	hack/tools/actionlint.sh
@@ -42,8 +44,11 @@ security: venv ## Secret scan of the tree (detect-secrets, .secrets.baseline), l
 sanity: venv ## ansible-test sanity in a temporary ansible_collections tree (no containers)
 	hack/sanity.sh
 
-units: venv ## Unit tests (no cluster)
+units: venv ## Unit tests: pure Python, no subprocess (no cluster)
 	$(BIN)/pytest -q -ra tests/unit
+
+functional: venv ## Functional tests: ansible-playbook, ansible-galaxy, ansible-builder... on this machine (no cluster)
+	$(BIN)/pytest -q -ra tests/functional
 
 validate: venv ## Schema, checkov and promtool/amtool checks of the rendered configuration
 	hack/validate.sh
@@ -70,7 +75,7 @@ bench: venv cluster-up base-images ## The collection side by side with kubectl, 
 	bench/build-helm.sh >/dev/null
 	$(BIN)/python -m bench
 
-test: lint security sanity units validate integration molecule ## Everything CI runs, in order
+test: lint security sanity units functional validate integration molecule ## Everything CI runs, in order
 
 demo: deps venv cluster-up base-images ## Deploy the demo app to the local cluster and print its URL
 	hack/demo.sh

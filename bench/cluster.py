@@ -100,8 +100,13 @@ class Kube:
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180):  # noqa: A002
         proc = subprocess.run(
-            [self.kubectl_bin, *args], input=input, capture_output=True, text=True, env=self.env,
-            timeout=timeout, check=False,
+            [self.kubectl_bin, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")

@@ -30,8 +30,20 @@ def with_version(docs: list[dict], template_version: str, version: str) -> list[
 # applies and waits object by object, so in the collection's rendered order (frontend Deployment, then the
 # backend's Service) the frontend's nginx would wait for ever for a backend name that does not resolve yet.
 KIND_ORDER = (
-    "Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding",
-    "Secret", "ConfigMap", "Service", "PodDisruptionBudget", "Deployment", "HorizontalPodAutoscaler", "Ingress",
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "PodDisruptionBudget",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "Ingress",
 )
 
 
@@ -94,7 +106,14 @@ class DeployPlaybook(Peer):
         varsfile.chmod(0o600)
         return self._start(
             what,
-            [str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-i", "inventories/local", "-e", f"@{varsfile}"],
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                "playbooks/deploy.yml",
+                "-i",
+                "inventories/local",
+                "-e",
+                f"@{varsfile}",
+            ],
         )
 
     setup = deploy
@@ -119,11 +138,15 @@ class Kubectl(Peer):
         kubectl = f"{self.kube.kubectl_bin} -n {self.namespace}"
         lines = ["set -e"]
         for name in COMPONENTS:
-            lines.append(f"{kubectl} set image deployment/{name} {name}={self.images[name].replace('VERSION', version)}")
+            lines.append(
+                f"{kubectl} set image deployment/{name} {name}={self.images[name].replace('VERSION', version)}"
+            )
         status = " && ".join(f"{kubectl} rollout status deployment/{name} --timeout={timeout}" for name in COMPONENTS)
         if undo:
             names = " ".join(f"deployment/{name}" for name in COMPONENTS)
-            lines.append(f"if ! {{ {status}; }}; then echo 'ROLLOUT FAILED'; {kubectl} rollout undo {names}; exit 1; fi")
+            lines.append(
+                f"if ! {{ {status}; }}; then echo 'ROLLOUT FAILED'; {kubectl} rollout undo {names}; exit 1; fi"
+            )
         else:
             lines.append(status)
         return ["bash", "-c", "\n".join(lines)]
@@ -157,7 +180,17 @@ class Helm(Peer):
         self.helm_bin, self.chart = helm_bin, chart
 
     def _cmd(self, verb: str, version: str, extra: list[str]) -> list[str]:
-        return [self.helm_bin, verb, RELEASE, str(self.chart), "-n", self.namespace, "--set", f"version={version}", *extra]
+        return [
+            self.helm_bin,
+            verb,
+            RELEASE,
+            str(self.chart),
+            "-n",
+            self.namespace,
+            "--set",
+            f"version={version}",
+            *extra,
+        ]
 
     def setup(self, version: str) -> Proc:
         return self._start("setup", self._cmd("install", version, ["--wait", "--timeout", "5m"]))
@@ -187,7 +220,12 @@ class KubernetesCore(Peer):
         variables = {"bench_manifest_file": str(self.manifests[version]), "bench_namespace": self.namespace, **extra}
         return self._start(
             what,
-            [str(VENV_BIN / "ansible-playbook"), str(ROOT / "bench" / "playbooks" / "k8s_deploy.yml"), "-e", json.dumps(variables)],
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                str(ROOT / "bench" / "playbooks" / "k8s_deploy.yml"),
+                "-e",
+                json.dumps(variables),
+            ],
         )
 
     def setup(self, version: str) -> Proc:

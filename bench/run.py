@@ -24,14 +24,14 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from bench import scenarios as sc
 from bench.cluster import ROOT, VENV_BIN, Kube, Proc, Watcher, cluster_env
-from bench.peers import COMPONENTS, DeployPlaybook, by_kind, Helm, Kubectl, KubernetesCore, with_version, write_chart
+from bench.peers import COMPONENTS, DeployPlaybook, Helm, Kubectl, KubernetesCore, by_kind, with_version, write_chart
 from bench.stats import compact_table, fmt_duration, format_table, order_rows, rows_json
 
 VERSIONS = {"a": "3.0.0-bench", "b": "3.1.0-bench", "crash": "3.2.0-bench-crash", "missing": "3.9.9-bench-missing"}
@@ -84,8 +84,12 @@ def playbook(ctx: sc.Context, name: str, path: str, variables: dict, what: str) 
     varsfile = ctx.logdir / f"{name}-vars.json"
     varsfile.write_text(json.dumps(variables))
     varsfile.chmod(0o600)
-    proc = Proc(name, [str(VENV_BIN / "ansible-playbook"), path, "-i", "inventories/local", "-e", f"@{varsfile}"],
-                ctx.kube.env, ctx.logdir / f"{name}.log").wait(timeout=1200)
+    proc = Proc(
+        name,
+        [str(VENV_BIN / "ansible-playbook"), path, "-i", "inventories/local", "-e", f"@{varsfile}"],
+        ctx.kube.env,
+        ctx.logdir / f"{name}.log",
+    ).wait(timeout=1200)
     if proc.rc != 0:
         raise RuntimeError(f"{what} failed (see {proc.log}):\n{proc.tail(30)}")
     return proc
@@ -100,7 +104,9 @@ def build_images(ctx: sc.Context) -> None:
         {"version": VERSIONS["b"], "overrides": base},
         {"version": VERSIONS["crash"], "overrides": crash},
     ]
-    proc = playbook(ctx, "setup-images", "bench/playbooks/images.yml", {"bench_image_versions": versions}, "building the images")
+    proc = playbook(
+        ctx, "setup-images", "bench/playbooks/images.yml", {"bench_image_versions": versions}, "building the images"
+    )
     ctx.log(f"images {', '.join(v['version'] for v in versions)} in the local registry ({proc.seconds:.0f} s)")
 
 
@@ -112,8 +118,11 @@ def render(ctx: sc.Context, targets: dict[str, tuple[int, int]]) -> dict[str, li
         for ns, ports in targets.items()
     ]
     proc = playbook(
-        ctx, "setup-render", "bench/playbooks/render.yml",
-        {"bench_targets": bench_targets, "platform_version": VERSIONS["a"]}, "rendering the manifests",
+        ctx,
+        "setup-render",
+        "bench/playbooks/render.yml",
+        {"bench_targets": bench_targets, "platform_version": VERSIONS["a"]},
+        "rendering the manifests",
     )
     ctx.log(f"rendered the manifests of {len(targets)} namespaces with the collection's roles ({proc.seconds:.0f} s)")
     return {t["namespace"]: json.loads(Path(t["dest"]).read_text()) for t in bench_targets}
@@ -134,7 +143,9 @@ def deploy_vars(ctx: sc.Context, namespace: str, ports: tuple[int, int]) -> dict
 
 
 def build_helm(ctx: sc.Context) -> str:
-    proc = Proc("build-helm", [str(ROOT / "bench" / "build-helm.sh")], ctx.kube.env, ctx.logdir / "build-helm.log").wait(1800)
+    proc = Proc(
+        "build-helm", [str(ROOT / "bench" / "build-helm.sh")], ctx.kube.env, ctx.logdir / "build-helm.log"
+    ).wait(1800)
     if proc.rc != 0:
         raise RuntimeError(f"building Helm failed:\n{proc.tail(20)}")
     return proc.lines[-1][1].strip()
@@ -158,7 +169,9 @@ def setup(ctx: sc.Context, want_background: bool) -> dict:
     ports = pick_ports(ctx.kube, 2 * len(namespaces), int(setting("BENCH_PORT_BASE", "32100")))
     port_of = {ns: (ports[2 * i], ports[2 * i + 1]) for i, ns in enumerate(namespaces)}
     ctx.frontend_urls = {ns: f"http://127.0.0.1:{p[0]}" for ns, p in port_of.items()}
-    ctx.details["namespaces"] = {ns: {"frontend_node_port": p[0], "backend_node_port": p[1]} for ns, p in port_of.items()}
+    ctx.details["namespaces"] = {
+        ns: {"frontend_node_port": p[0], "backend_node_port": p[1]} for ns, p in port_of.items()
+    }
     ctx.log("namespaces and NodePorts: " + ", ".join(f"{ns} {p[0]}/{p[1]}" for ns, p in port_of.items()))
 
     rendered = render(ctx, {ns: p for ns, p in port_of.items() if ns != NS["deploy.yml"]})
@@ -187,7 +200,9 @@ def setup(ctx: sc.Context, want_background: bool) -> dict:
         ctx.kube.apply(namespace_doc, field_manager="bench")
         return Helm(ctx.kube, ns, ctx.logdir, helm_bin, chart)
 
-    deploy = DeployPlaybook(ctx.kube, NS["deploy.yml"], ctx.logdir, deploy_vars(ctx, NS["deploy.yml"], port_of[NS["deploy.yml"]]))
+    deploy = DeployPlaybook(
+        ctx.kube, NS["deploy.yml"], ctx.logdir, deploy_vars(ctx, NS["deploy.yml"], port_of[NS["deploy.yml"]])
+    )
     kubectl = Kubectl(ctx.kube, NS["kubectl"], ctx.logdir, kubectl_images)
     helm = helm_peer(NS["helm"])
     k8s = KubernetesCore(ctx.kube, NS["kubernetes.core"], ctx.logdir, manifests[NS["kubernetes.core"]])
@@ -225,7 +240,9 @@ def start_background(ctx: sc.Context, background: dict) -> dict:
         watcher = ctx.watchers[ns]
         baseline = watcher.generations()
         started[ns] = (peer, baseline, peer.deploy_failing(bad, None))
-    ctx.log("started helm --rollback-on-failure with its default 5 min timeout (unpullable and crashing) in the background")
+    ctx.log(
+        "started helm --rollback-on-failure with its default 5 min timeout (unpullable and crashing) in the background"
+    )
     return started
 
 
@@ -235,26 +252,46 @@ def finish_background(ctx: sc.Context, started: dict) -> None:
         proc.wait(timeout=900)
         watcher = ctx.watchers[ns]
         changed = watcher.timeline.first_change(proc.started, baseline)
-        back = watcher.wait_complete(COMPONENTS, ctx.images(VERSIONS["a"]), since=(changed or proc.started) + 0.01, timeout=120)
+        back = watcher.wait_complete(
+            COMPONENTS, ctx.images(VERSIONS["a"]), since=(changed or proc.started) + 0.01, timeout=120
+        )
         result = {
-            "peer": peer.key, "namespace": ns, "previous": VERSIONS["a"], "timeout": None, "rc": proc.rc,
+            "peer": peer.key,
+            "namespace": ns,
+            "previous": VERSIONS["a"],
+            "timeout": None,
+            "rc": proc.rc,
             "command_s": round(proc.seconds, 2),
             "first_change_s": sc._since(changed, proc.started),  # noqa: SLF001 - same module family
             "failure_reported_after_apply_s": sc._since(peer.failure_time(proc), changed),  # noqa: SLF001
             "previous_back_after_apply_s": sc._since(back, changed),  # noqa: SLF001
-            "repaired_by_bench": False, "log": str(proc.log),
+            "repaired_by_bench": False,
+            "log": str(proc.log),
         }
         key, title = ("3", "unpullable image") if ns.endswith("pull") else ("4", "crash-looping release")
         ctx.details.setdefault(key, []).append(result)
         sc.add_failure_rows(
-            ctx, f"{key} {title}", [result], {ns: "helm --rollback-on-failure (default 5m)"},
+            ctx,
+            f"{key} {title}",
+            [result],
+            {ns: "helm --rollback-on-failure (default 5m)"},
             note="run once, in the background during scenarios 1-4 (its 5 min timeout)",
         )
-        ctx.log(f"  {ns}: failure reported {result['failure_reported_after_apply_s']} s, back {result['previous_back_after_apply_s']} s after apply")
+        ctx.log(
+            f"  {ns}: failure reported {result['failure_reported_after_apply_s']} s,"
+            f" back {result['previous_back_after_apply_s']} s after apply"
+        )
 
 
-PEER_ORDER = ("deploy.yml", "rollout_wait", "kubectl", "helm --rollback-on-failure --timeout", "helm",
-              "kubernetes.core", "(")
+PEER_ORDER = (
+    "deploy.yml",
+    "rollout_wait",
+    "kubectl",
+    "helm --rollback-on-failure --timeout",
+    "helm",
+    "kubernetes.core",
+    "(",
+)
 
 
 def deploy_profile(ctx: sc.Context) -> str:
@@ -271,7 +308,8 @@ def deploy_profile(ctx: sc.Context) -> str:
     top = sorted(slow.items(), key=lambda kv: -sum(kv[1]) / len(runs))[:5]
     ctx.details["deploy_profile"] = {"tasks": tasks, "seconds": seconds, "slowest": {k: v for k, v in top}}
     return (
-        f"deploy.yml in scenario 1 (median run): {tasks} tasks in {seconds:.1f} s, {seconds / max(tasks, 1):.2f} s per task; slowest: "
+        f"deploy.yml in scenario 1 (median run): {tasks} tasks in {seconds:.1f} s,"
+        f" {seconds / max(tasks, 1):.2f} s per task; slowest: "
         + "; ".join(f"{name.split(' : ')[-1]} {sum(v) / len(runs):.1f} s" for name, v in top)
     )
 
@@ -286,7 +324,7 @@ def machine() -> str:
 
 def main() -> int:
     started = time.monotonic()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     wanted = {s.strip() for s in setting("BENCH_SCENARIOS", "1,2,3,4,5,6").split(",")}
     runs = int(setting("BENCH_RUNS", "3"))
     fail_runs = int(setting("BENCH_FAIL_RUNS", "2"))
@@ -341,7 +379,10 @@ def main() -> int:
         if setting("BENCH_KEEP", "0") != "1":
             names = [ns for ns in kube.namespaces(PREFIX) if ours(ns)]
             left = kube.delete_namespaces(names, wait_seconds=20)
-            ctx.log(f"deleted the namespaces {', '.join(names)}" + (f" ({', '.join(left)} still terminating)" if left else ""))
+            ctx.log(
+                f"deleted the namespaces {', '.join(names)}"
+                + (f" ({', '.join(left)} still terminating)" if left else "")
+            )
 
     total = time.monotonic() - started
     rows = order_rows(ctx.rows, PEER_ORDER)
@@ -360,8 +401,15 @@ def main() -> int:
         "phases_seconds": {k: round(v, 1) for k, v in phases.items()},
         "machine": machine(),
         "versions": VERSIONS,
-        "settings": {"runs": runs, "fail_runs": fail_runs, "load_runs": load_runs, "scale_runs": scale_runs,
-                     "scale_sizes": sizes, "fail_timeout": ctx.fail_timeout, "helm_default": want_background},
+        "settings": {
+            "runs": runs,
+            "fail_runs": fail_runs,
+            "load_runs": load_runs,
+            "scale_runs": scale_runs,
+            "scale_sizes": sizes,
+            "fail_timeout": ctx.fail_timeout,
+            "helm_default": want_background,
+        },
         "tools": tool_versions(kube, ctx),
         "rows": rows_json(rows),
         "table": table,

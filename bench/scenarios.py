@@ -70,10 +70,21 @@ class Context:
         for peer in self.peers:
             if peer.key != "deploy.yml":
                 continue
-            lease = self.kube.run("-n", peer.namespace, "get", "lease", "intelligent-agent-deploy-lock",
-                                  "-o", "jsonpath={.spec.holderIdentity}", check=False)
+            lease = self.kube.run(
+                "-n",
+                peer.namespace,
+                "get",
+                "lease",
+                "intelligent-agent-deploy-lock",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+                check=False,
+            )
             if lease.returncode == 0 and lease.stdout.strip():
-                self.log(f"  deleting the deploy lock an interrupted run left in {peer.namespace} (holder {lease.stdout.strip()})")
+                self.log(
+                    f"  deleting the deploy lock an interrupted run left in {peer.namespace}"
+                    f" (holder {lease.stdout.strip()})"
+                )
                 self.details.setdefault("deploy_locks_left_by_interrupted_runs", []).append(lease.stdout.strip())
                 self.kube.run("-n", peer.namespace, "delete", "lease", "intelligent-agent-deploy-lock", check=False)
 
@@ -88,7 +99,9 @@ def _other(ctx: Context, namespace: str) -> str:
     return ctx.versions["b"] if ctx.current[namespace] == ctx.versions["a"] else ctx.versions["a"]
 
 
-def successful_deploy(ctx: Context, peer: Peer, version: str, scenario: str, runs_detail: list, load_url: str = "") -> dict:
+def successful_deploy(
+    ctx: Context, peer: Peer, version: str, scenario: str, runs_detail: list, load_url: str = ""
+) -> dict:
     """Run one deploy of `version` with `peer` and measure it (optionally under HTTP load); repeated once
     when it failed because the apiserver went away."""
     ctx.cluster_ready()
@@ -114,7 +127,9 @@ def _deploy_once(ctx: Context, peer: Peer, version: str, load_url: str) -> dict:
     baseline = watcher.generations()
     proc: Proc = peer.deploy(version).wait()
     changed = watcher.timeline.first_change(proc.started, baseline)
-    done = watcher.wait_complete(COMPONENTS, ctx.images(version), since=proc.started, timeout=120 if proc.rc == 0 else 5)
+    done = watcher.wait_complete(
+        COMPONENTS, ctx.images(version), since=proc.started, timeout=120 if proc.rc == 0 else 5
+    )
     detail = {
         "peer": peer.key,
         "namespace": peer.namespace,
@@ -153,7 +168,9 @@ def scenario_new_version(ctx: Context, runs: int) -> None:
             if ok and d["first_change_s"] is not None and d["rollout_complete_s"] is not None:
                 rollout = round(d["rollout_complete_s"] - d["first_change_s"], 2)
             ctx.row("1 new version", peer.key, "apply -> rollout complete").add(rollout)
-            ctx.log(f"  run {run + 1} {peer.key:16s} -> {version}: {d['command_s']:.1f} s (rollout {rollout} s after apply)")
+            ctx.log(
+                f"  run {run + 1} {peer.key:16s} -> {version}: {d['command_s']:.1f} s (rollout {rollout} s after apply)"
+            )
 
 
 def scenario_noop(ctx: Context, runs: int) -> None:
@@ -187,13 +204,23 @@ def _failing_run(ctx: Context, peers: list[Peer], bad_version: str, timeout: int
         # Back on the previous version: both Deployments complete again with the previous images. Every peer
         # has done its own rollback when its command ends; 20 s more is plenty for the pods to follow.
         patience = max(1.0, (proc.ended or time.monotonic()) + 20 - time.monotonic())
-        back = watcher.wait_complete(COMPONENTS, ctx.images(previous), since=(changed or proc.started) + 0.01, timeout=patience)
+        back = watcher.wait_complete(
+            COMPONENTS, ctx.images(previous), since=(changed or proc.started) + 0.01, timeout=patience
+        )
         repaired = False
         if back is None:
             repaired = True
             ctx.log(f"  {peer.key} in {peer.namespace} is not back on {previous}: setting the images back")
             for name in COMPONENTS:
-                ctx.kube.run("-n", peer.namespace, "set", "image", f"deployment/{name}", f"{name}={ctx.images(previous)[name][0]}", check=False)
+                ctx.kube.run(
+                    "-n",
+                    peer.namespace,
+                    "set",
+                    "image",
+                    f"deployment/{name}",
+                    f"{name}={ctx.images(previous)[name][0]}",
+                    check=False,
+                )
             watcher.wait_complete(COMPONENTS, ctx.images(previous), timeout=180)
         out.append(
             {
@@ -220,7 +247,9 @@ def _label(peer: Peer, timeout: int | None) -> str:
     if peer.key == "deploy.yml":
         return "deploy.yml (automatic rollback)"
     if peer.key == "helm":
-        return f"helm --rollback-on-failure --timeout {timeout}s" if timeout else "helm --rollback-on-failure (default 5m)"
+        return (
+            f"helm --rollback-on-failure --timeout {timeout}s" if timeout else "helm --rollback-on-failure (default 5m)"
+        )
     if peer.key == "kubectl":
         return f"kubectl rollout status --timeout {timeout}s + undo"
     return f"kubernetes.core k8s wait_timeout {timeout} + k8s_rollback"
@@ -235,7 +264,11 @@ def add_failure_rows(ctx: Context, scenario: str, results: list[dict], labels: d
         )
         back = ctx.row(scenario, peer, "previous version back, s after apply", note=note)
         back.add(r["previous_back_after_apply_s"] if ok else None)
-        repaired = sum(1 for x in ctx.details.get(scenario.split()[0], []) if x["namespace"] == r["namespace"] and x["repaired_by_bench"])
+        repaired = sum(
+            1
+            for x in ctx.details.get(scenario.split()[0], [])
+            if x["namespace"] == r["namespace"] and x["repaired_by_bench"]
+        )
         if repaired:
             back.note = f"not back by itself in {repaired} of {len(back.values)} runs (the bench set the images back)"
         ctx.row(scenario, peer, "whole command", note=note).add(r["command_s"])
@@ -297,7 +330,9 @@ def _scale_docs(count: int, revision: str) -> list[dict]:
                         "spec": {
                             # The simulated (kwok) nodes: no container really runs.
                             "nodeSelector": {"type": "kwok"},
-                            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+                            "tolerations": [
+                                {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+                            ],
                             "containers": [{"name": "app", "image": "127.0.0.1:5000/pause:3.10"}],
                         },
                     },
@@ -332,20 +367,42 @@ def scenario_scale(ctx: Context, sizes: list[int], runs: int) -> None:
             waiters = {
                 "rollout_wait (one call)": Proc(
                     "rollout_wait",
-                    [str(VENV_BIN / "ansible-playbook"), str(ROOT / "bench/playbooks/rollout_wait.yml"),
-                     "-e", json.dumps({"bench_namespace": namespace, "bench_names": names})],
-                    ctx.kube.env, Path(f"{log}-rollout_wait.log"),
+                    [
+                        str(VENV_BIN / "ansible-playbook"),
+                        str(ROOT / "bench/playbooks/rollout_wait.yml"),
+                        "-e",
+                        json.dumps({"bench_namespace": namespace, "bench_names": names}),
+                    ],
+                    ctx.kube.env,
+                    Path(f"{log}-rollout_wait.log"),
                 ),
                 "kubectl rollout status (each)": Proc(
                     "kubectl",
-                    ["bash", "-c", f"set -e; for n in {names_text}; do {kubectl} rollout status deployment/$n --timeout=600s >/dev/null; done"],
-                    ctx.kube.env, Path(f"{log}-kubectl.log"),
+                    [
+                        "bash",
+                        "-c",
+                        f"set -e; for n in {names_text};"
+                        f" do {kubectl} rollout status deployment/$n --timeout=600s >/dev/null; done",
+                    ],
+                    ctx.kube.env,
+                    Path(f"{log}-kubectl.log"),
                 ),
                 "kubernetes.core k8s wait": Proc(
                     "kubernetes.core",
-                    [str(VENV_BIN / "ansible-playbook"), str(ROOT / "bench/playbooks/k8s_deploy.yml"),
-                     "-e", json.dumps({"bench_manifest_file": str(manifest), "bench_namespace": namespace, "bench_wait_timeout": 600})],
-                    ctx.kube.env, Path(f"{log}-k8s.log"),
+                    [
+                        str(VENV_BIN / "ansible-playbook"),
+                        str(ROOT / "bench/playbooks/k8s_deploy.yml"),
+                        "-e",
+                        json.dumps(
+                            {
+                                "bench_manifest_file": str(manifest),
+                                "bench_namespace": namespace,
+                                "bench_wait_timeout": 600,
+                            }
+                        ),
+                    ],
+                    ctx.kube.env,
+                    Path(f"{log}-k8s.log"),
                 ),
             }
             for proc in waiters.values():
@@ -353,13 +410,29 @@ def scenario_scale(ctx: Context, sizes: list[int], runs: int) -> None:
             completed = watcher.timeline.completion_times(names, applied)
             last = max(completed.values()) if len(completed) == len(names) else None
             scenario = f"5 scale N={size}"
-            ctx.row(scenario, "(cluster: last rollout complete)", "s after apply", compare=False).add(_since(last, applied))
-            entry = {"size": size, "run": run + 1, "apply_s": round(apply_s, 2), "last_complete_s": _since(last, applied), "waiters": {}}
+            ctx.row(scenario, "(cluster: last rollout complete)", "s after apply", compare=False).add(
+                _since(last, applied)
+            )
+            entry = {
+                "size": size,
+                "run": run + 1,
+                "apply_s": round(apply_s, 2),
+                "last_complete_s": _since(last, applied),
+                "waiters": {},
+            }
             for label, proc in waiters.items():
                 ok = proc.rc == 0
-                ctx.row(scenario, label, "wait returned, s after apply").add(_since(proc.ended, applied) if ok else None)
-                ctx.row(scenario, label, "overhead after last rollout complete").add(_since(proc.ended, last) if ok else None)
-                entry["waiters"][label] = {"rc": proc.rc, "returned_s": _since(proc.ended, applied), "log": str(proc.log)}
+                ctx.row(scenario, label, "wait returned, s after apply").add(
+                    _since(proc.ended, applied) if ok else None
+                )
+                ctx.row(scenario, label, "overhead after last rollout complete").add(
+                    _since(proc.ended, last) if ok else None
+                )
+                entry["waiters"][label] = {
+                    "rc": proc.rc,
+                    "returned_s": _since(proc.ended, applied),
+                    "log": str(proc.log),
+                }
                 if not ok:
                     ctx.log(f"  {label}: FAILED (rc {proc.rc}), see {proc.log}\n{proc.tail(10)}")
             details.append(entry)

@@ -169,7 +169,9 @@ def order_rows(rows: list[Row], peer_order: tuple[str, ...]) -> list[Row]:
                 return rank
         return len(peer_order)
 
-    return sorted(rows, key=lambda r: (scenario_key(r.scenario), measures.index((r.scenario, r.measure)), peer_rank(r.peer)))
+    return sorted(
+        rows, key=lambda r: (scenario_key(r.scenario), measures.index((r.scenario, r.measure)), peer_rank(r.peer))
+    )
 
 
 COMPACT_COLUMNS = ("collection", "kubectl", "helm", "kubernetes.core")

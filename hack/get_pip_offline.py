@@ -5,6 +5,7 @@ It runs the script as `python get_pip.py <pip options> pip==X setuptools==Y --no
 This stand-in bootstraps pip with the standard library's ensurepip, then installs the pinned packages
 with pip itself, pointing it at the system CA bundle (ansible-test scrubs the environment that names it).
 """
+
 import os
 import subprocess
 import sys

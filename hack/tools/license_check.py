@@ -120,7 +120,9 @@ def pip_licenses(names):
     executable = Path(sys.executable).parent / "pip-licenses"
     result = subprocess.run(
         [str(executable), "--from=mixed", "--format=json", "--with-system", "--packages", *sorted(names)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(result.stdout)
 
@@ -133,8 +135,10 @@ def main(argv=None):
 
     names, missing = dependency_closure(read_requirements(args.requirements), installed_requires)
     if missing:
-        print(f"not installed, so their licenses cannot be read: {', '.join(sorted(missing))}; run `make venv`",
-              file=sys.stderr)
+        print(
+            f"not installed, so their licenses cannot be read: {', '.join(sorted(missing))}; run `make venv`",
+            file=sys.stderr,
+        )
         return 1
     rows = pip_licenses(names)
     reported = {canonicalize_name(row["Name"]) for row in rows}
@@ -143,8 +147,11 @@ def main(argv=None):
     found += [f"{name}: pip-licenses reports no license" for name in sorted(unreported)]
     if found:
         print("License check failed:", *found, sep="\n  ", file=sys.stderr)
-        print(f"Replace the package, or add its license to {args.allowlist} if it is compatible with "
-              "GPL-3.0-or-later (ask before you do).", file=sys.stderr)
+        print(
+            f"Replace the package, or add its license to {args.allowlist} if it is compatible with "
+            "GPL-3.0-or-later (ask before you do).",
+            file=sys.stderr,
+        )
         return 1
     print(f"License check passed: {len(rows)} runtime Python packages, all on the allow-list.")
     return 0

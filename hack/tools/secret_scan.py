@@ -33,7 +33,10 @@ def files_to_scan(root):
     """Relative paths of the files git tracks or would add (ignored files left out), that exist."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, check=True, capture_output=True, text=True,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split("\0")
     return sorted({name for name in listed if name and name != BASELINE and (Path(root) / name).is_file()})
 
@@ -54,9 +57,7 @@ def new_secrets(files, baseline_path, root):
         os.chdir(previous)
     unknown = found - known
     return sorted(
-        (secret.filename, secret.line_number, secret.type)
-        for filename in unknown.files
-        for secret in unknown[filename]
+        (secret.filename, secret.line_number, secret.type) for filename in unknown.files for secret in unknown[filename]
     )
 
 

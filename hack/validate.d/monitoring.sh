@@ -2,7 +2,7 @@
 # Validates the monitoring role's rendered configuration with the real tools:
 #   promtool check config / check rules / test rules (Debian's prometheus package),
 #   amtool check-config (prometheus-alertmanager), JSON/YAML checks of the Grafana files,
-#   and the rule-count/group/unit-test coverage checks in tests/unit/monitoring.
+#   and the rule-count/group/unit-test coverage checks in tests/functional/monitoring.
 # Renders twice: production (role defaults = the seed's numbers, placeholder vault values) and local
 # (short `for` durations, Alertmanager and Grafana off), each into its own validation tree.
 set -euo pipefail
@@ -30,15 +30,15 @@ render() { # <name> <extra ansible-playbook args...>
   echo "validation-token" > "$dir/serviceaccount/token"
   openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=validation -days 1 \
     -keyout "$dir/serviceaccount/ca.key" -out "$dir/serviceaccount/ca.crt" 2>/dev/null
-  ansible-playbook -i localhost, tests/unit/monitoring/render.yml \
+  ansible-playbook -i localhost, tests/functional/monitoring/render.yml \
     -e monitoring_render_dir="$dir" \
     -e monitoring_prometheus_config_dir="$dir/prometheus" \
     -e monitoring_serviceaccount_dir="$dir/serviceaccount" \
     "$@" > "$dir/ansible.log" 2>&1 || { cat "$dir/ansible.log" >&2; echo "monitoring: rendering $name failed" >&2; return 1; }
 }
 
-render production -e @tests/unit/monitoring/vars/production.yml
-render local -e @tests/unit/monitoring/vars/local.yml
+render production -e @tests/functional/monitoring/vars/production.yml
+render local -e @tests/functional/monitoring/vars/local.yml
 
 for name in production local; do
   dir="$out/$name"
@@ -62,11 +62,11 @@ PY
 done
 
 echo "-- production: promtool test rules (one firing and one silent case per alert)"
-python "$root/tests/unit/monitoring/rule_tests.py" \
+python "$root/tests/functional/monitoring/rule_tests.py" \
   --rules "$out/production/prometheus/rules/alerting-rules.yml" \
-  --cases "$root/tests/unit/monitoring/rule_cases.yml" \
+  --cases "$root/tests/functional/monitoring/rule_cases.yml" \
   --output "$out/production/rule-tests"
 promtool test rules "$out/production/rule-tests/tests.yml"
 
-echo "-- rule count, groups and coverage (pytest tests/unit/monitoring)"
-MONITORING_RENDER_DIR="$out" pytest -q -p no:cacheprovider "$root/tests/unit/monitoring"
+echo "-- rule count, groups and coverage (pytest tests/functional/monitoring)"
+MONITORING_RENDER_DIR="$out" pytest -q -p no:cacheprovider "$root/tests/functional/monitoring"

@@ -4,6 +4,7 @@ Extra vars replace a dict wholesale, so the scenario's file repeats the inventor
 app_component_overrides (read here, not copied by hand) with its own NodePorts and namespace.
 Usage: vars.py <repo root> <scenario> <frontend node port> <backend node port>
 """
+
 import copy
 import sys
 from pathlib import Path

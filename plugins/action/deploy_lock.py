@@ -26,9 +26,24 @@ import time
 from ansible.plugins.action import ActionBase
 
 MODULE = "intelligent_agent.platform.deploy_lock"
-AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "username", "password", "validate_certs",
-                "ca_cert", "client_cert", "client_key", "proxy", "no_proxy", "proxy_headers", "persist_config",
-                "impersonate_user", "impersonate_groups")
+AUTH_OPTIONS = (
+    "kubeconfig",
+    "context",
+    "host",
+    "api_key",
+    "username",
+    "password",
+    "validate_certs",
+    "ca_cert",
+    "client_cert",
+    "client_key",
+    "proxy",
+    "no_proxy",
+    "proxy_headers",
+    "persist_config",
+    "impersonate_user",
+    "impersonate_groups",
+)
 
 
 def lock_dir():
@@ -102,8 +117,13 @@ class ActionModule(ActionBase):
             for path in (state_path,):
                 if os.path.exists(path):
                     os.unlink(path)
-        if (state == "acquired" and result.get("held") and args.get("renew", True)
-                and not self._task.check_mode and not result.get("failed")):
+        if (
+            state == "acquired"
+            and result.get("held")
+            and args.get("renew", True)
+            and not self._task.check_mode
+            and not result.get("failed")
+        ):
             result["renewer"] = self._start_renewer(args, state_path, pid_path)
         return result
 
@@ -136,14 +156,25 @@ class ActionModule(ActionBase):
         with os.fdopen(fd, "w") as handle:
             json.dump(config, handle)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(collection_roots() + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["PYTHONPATH"] = os.pathsep.join(
+            collection_roots() + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
         log_path = state_path[:-5] + ".log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m",
-                 "ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer", config_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, close_fds=True,
-                start_new_session=True, cwd="/",
+                [
+                    sys.executable,
+                    "-m",
+                    "ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer",
+                    config_path,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                close_fds=True,
+                start_new_session=True,
+                cwd="/",
             )
         with open(pid_path, "w") as handle:
             handle.write(str(proc.pid))

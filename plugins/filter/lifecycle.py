@@ -25,9 +25,15 @@ def render_documents(manifests, secrets="redact"):
 
 def uninstall_plan(listings, part_of, keep=None, namespace_object=None, delete_namespace=False, named=None):
     try:
-        return _l.uninstall_plan(listings, part_of, keep=keep or [], namespace_object=namespace_object or None,
-                                 delete_namespace=bool(delete_namespace), now=datetime.now(timezone.utc),
-                                 named=named or [])
+        return _l.uninstall_plan(
+            listings,
+            part_of,
+            keep=keep or [],
+            namespace_object=namespace_object or None,
+            delete_namespace=bool(delete_namespace),
+            now=datetime.now(timezone.utc),
+            named=named or [],
+        )
     except _l.LifecycleError as exc:
         raise AnsibleFilterError("uninstall_plan: %s" % exc)
 

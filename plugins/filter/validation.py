@@ -23,8 +23,9 @@ def input_problems(inputs):
 def component_problems(components, options, overrides=None, selected=None, load_balancer_component=None):
     if not isinstance(options, dict):
         raise AnsibleFilterError("component_problems: options must be the argument-spec options of a component")
-    return _v.component_problems(components, options, overrides=overrides, selected=selected,
-                                 load_balancer_component=load_balancer_component)
+    return _v.component_problems(
+        components, options, overrides=overrides, selected=selected, load_balancer_component=load_balancer_component
+    )
 
 
 def access_checks(checks, namespace):

@@ -113,8 +113,11 @@ def redact(data, keys_or_values=None, secret_keys=True):
             out = {}
             is_k8s_secret = secret_keys and value.get("kind") == "Secret"
             for key, item in value.items():
-                if str(key).lower() in keys or (secret_keys and is_secret_key(key)) or (
-                        is_k8s_secret and key in ("data", "stringData")):
+                if (
+                    str(key).lower() in keys
+                    or (secret_keys and is_secret_key(key))
+                    or (is_k8s_secret and key in ("data", "stringData"))
+                ):
                     out[key] = _redact_all(item)
                 else:
                     out[key] = walk(item)
@@ -162,7 +165,7 @@ def _redact_assignments(text):
         value = ASSIGNMENT_VALUE_RE.match(text, match.end())
         if not value or value.group(0) == REDACTED:
             continue
-        parts.extend((text[done:value.start()], REDACTED))
+        parts.extend((text[done : value.start()], REDACTED))
         done = value.end()
     parts.append(text[done:])
     return "".join(parts)

@@ -73,8 +73,19 @@ def parse_time(value):
 def lease_view(lease, now):
     """Who holds the lock and for how long, as plain values (an absent Lease is a free lock)."""
     if not lease:
-        return {"exists": False, "holder": "", "expired": True, "resource_version": "", "age": None,
-                "expires_in": 0, "duration": 0, "version": "", "who": "", "acquired": "", "renewed": ""}
+        return {
+            "exists": False,
+            "holder": "",
+            "expired": True,
+            "resource_version": "",
+            "age": None,
+            "expires_in": 0,
+            "duration": 0,
+            "version": "",
+            "who": "",
+            "acquired": "",
+            "renewed": "",
+        }
     spec = lease.get("spec") or {}
     metadata = lease.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
@@ -114,8 +125,16 @@ def held_message(view, namespace, name):
         "Another deploy holds the lock on %s: holder %s, version %s, renewed %s s ago; it expires in %s s unless "
         "that run renews it (a live run renews it every %s s). If that run is dead, wait for the expiry, or break "
         "the lock: ansible-playbook playbooks/unlock.yml -i inventories/<env> (Lease %s/%s)."
-        % (namespace, view["holder"], view["version"] or "?", view["age"], view["expires_in"],
-           max(1, view["duration"] // 3), namespace, name)
+        % (
+            namespace,
+            view["holder"],
+            view["version"] or "?",
+            view["age"],
+            view["expires_in"],
+            max(1, view["duration"] // 3),
+            namespace,
+            name,
+        )
     )
 
 
@@ -135,8 +154,12 @@ def held_lease(name, namespace, holder, duration, now, annotations=None, labels=
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
         "metadata": metadata,
-        "spec": {"holderIdentity": holder, "leaseDurationSeconds": int(duration),
-                 "acquireTime": stamp, "renewTime": stamp},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": int(duration),
+            "acquireTime": stamp,
+            "renewTime": stamp,
+        },
     }
 
 
@@ -187,8 +210,10 @@ class LeaseApi(object):
             if status == 404:
                 return None
             reason = getattr(exc, "reason", None) or str(exc)
-            raise LockError("cannot %s Lease %s/%s: %s%s" % (
-                what, self.namespace, self.name, "HTTP %s " % status if status else "", reason))
+            raise LockError(
+                "cannot %s Lease %s/%s: %s%s"
+                % (what, self.namespace, self.name, "HTTP %s " % status if status else "", reason)
+            )
 
     def read(self):
         found = self._call("read", self.api.read_namespaced_lease, self.name, self.namespace)
@@ -229,8 +254,16 @@ def acquire(api, holder, duration, annotations=None, labels=None, clock=time.tim
         action = acquire_action(view, holder)
         if action == "held":
             raise LockHeld(held_message(view, api.namespace, api.name), view)
-        body = held_lease(api.name, api.namespace, holder, duration, clock(), annotations, labels,
-                          resource_version=view["resource_version"] or None)
+        body = held_lease(
+            api.name,
+            api.namespace,
+            holder,
+            duration,
+            clock(),
+            annotations,
+            labels,
+            resource_version=view["resource_version"] or None,
+        )
         try:
             written = api.create(body) if action == "create" else api.replace(body)
             return written, view, action

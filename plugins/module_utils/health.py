@@ -38,9 +38,17 @@ def json_path_get(data, path):
 
 def json_values_equal(actual, expected):
     """Equal as JSON values; a string given for a scalar matches its text ('true', '200', 'up')."""
-    if actual == expected and type(actual) is type(expected) or (
-            isinstance(actual, (int, float)) and not isinstance(actual, bool)
-            and isinstance(expected, (int, float)) and not isinstance(expected, bool) and actual == expected):
+    if (
+        actual == expected
+        and type(actual) is type(expected)
+        or (
+            isinstance(actual, (int, float))
+            and not isinstance(actual, bool)
+            and isinstance(expected, (int, float))
+            and not isinstance(expected, bool)
+            and actual == expected
+        )
+    ):
         return True
     if isinstance(expected, str) and not isinstance(actual, (dict, list)):
         return expected in (json.dumps(actual), str(actual))
@@ -49,7 +57,7 @@ def json_values_equal(actual, expected):
 
 def short(value, limit=80):
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def evaluate_response(check, status, body, latency_ms):
@@ -109,8 +117,12 @@ def redact_url(url):
 def latency_stats(latencies):
     if not latencies:
         return {"min": None, "avg": None, "max": None, "last": None}
-    return {"min": round(min(latencies), 1), "avg": round(sum(latencies) / len(latencies), 1),
-            "max": round(max(latencies), 1), "last": round(latencies[-1], 1)}
+    return {
+        "min": round(min(latencies), 1),
+        "avg": round(sum(latencies) / len(latencies), 1),
+        "max": round(max(latencies), 1),
+        "last": round(latencies[-1], 1),
+    }
 
 
 class _State(object):
@@ -128,8 +140,18 @@ class _State(object):
         self.next_at = 0.0
 
 
-def run_checks(checks, send, consecutive_successes=1, retries=3, backoff=1.0, interval=1.0, deadline=60.0,
-               clock=time.monotonic, sleep=time.sleep, check_mode=False):
+def run_checks(
+    checks,
+    send,
+    consecutive_successes=1,
+    retries=3,
+    backoff=1.0,
+    interval=1.0,
+    deadline=60.0,
+    clock=time.monotonic,
+    sleep=time.sleep,
+    check_mode=False,
+):
     """Run every check until it passes ``consecutive_successes`` times in a row, fails more than ``retries``
     times, or the overall ``deadline`` (seconds) is reached. ``send(check, timeout)`` returns
     ``(status, body_text)`` or raises. Checks take turns in one thread; no request outlives the deadline.
@@ -185,22 +207,26 @@ def run_checks(checks, send, consecutive_successes=1, retries=3, backoff=1.0, in
     for state in states:
         if not state.done:
             state.reason = "deadline of %ss reached%s" % (
-                deadline, " (last: %s)" % state.reason if state.reason else " before an answer")
+                deadline,
+                " (last: %s)" % state.reason if state.reason else " before an answer",
+            )
         if state.ok and not state.skipped and state.streak < consecutive_successes:
             state.ok = False
-        results.append({
-            "name": state.check.get("name"),
-            "url": redact_url(state.check.get("url", "")),
-            "method": str(state.check.get("method") or "GET").upper(),
-            "ok": state.ok,
-            "skipped": state.skipped,
-            "reason": state.reason,
-            "attempts": state.attempts,
-            "failures": state.failures,
-            "consecutive_successes": state.streak,
-            "last_status": state.last_status,
-            "latency_ms": latency_stats(state.latencies),
-        })
+        results.append(
+            {
+                "name": state.check.get("name"),
+                "url": redact_url(state.check.get("url", "")),
+                "method": str(state.check.get("method") or "GET").upper(),
+                "ok": state.ok,
+                "skipped": state.skipped,
+                "reason": state.reason,
+                "attempts": state.attempts,
+                "failures": state.failures,
+                "consecutive_successes": state.streak,
+                "last_status": state.last_status,
+                "latency_ms": latency_stats(state.latencies),
+            }
+        )
     return results, round(elapsed, 2)
 
 
@@ -208,9 +234,11 @@ def summary(results, consecutive_successes=1):
     """The module's msg: which checks failed and why, or that all passed with their latency."""
     failed = [r for r in results if not r["ok"]]
     if failed:
-        return "; ".join("health check %s failed: %s (%s %s, %d attempt%s)" % (
-            r["name"], r["reason"], r["method"], r["url"], r["attempts"], "" if r["attempts"] == 1 else "s")
-            for r in failed)
+        return "; ".join(
+            "health check %s failed: %s (%s %s, %d attempt%s)"
+            % (r["name"], r["reason"], r["method"], r["url"], r["attempts"], "" if r["attempts"] == 1 else "s")
+            for r in failed
+        )
     passed = [r for r in results if not r["skipped"]]
     text = "%d health check%s passed" % (len(passed), "" if len(passed) == 1 else "s")
     if consecutive_successes > 1:

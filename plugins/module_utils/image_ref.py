@@ -73,7 +73,7 @@ def parse_image_ref(ref):
     last_slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > last_slash:
-        name, tag = name[:colon], name[colon + 1:]
+        name, tag = name[:colon], name[colon + 1 :]
         if not _TAG_RE.match(tag):
             raise ImageRefError("invalid tag %r in image reference %r" % (tag, ref))
     registry, path = _check_repository(name)

@@ -96,14 +96,10 @@ def parse_overrides(value):
                 if not sep:
                     name, sep, ref = item.partition(":")
                 if not sep or not _NAME_RE.match(name.strip()):
-                    raise ImageRefError(
-                        "platform images: %r is not 'component=reference'" % item
-                    )
+                    raise ImageRefError("platform images: %r is not 'component=reference'" % item)
                 pairs.append((name.strip(), ref.strip()))
     else:
-        raise ImageRefError(
-            "platform images must be a dict of component -> reference, got %s" % type(value).__name__
-        )
+        raise ImageRefError("platform images must be a dict of component -> reference, got %s" % type(value).__name__)
     result = {}
     for name, ref in pairs:
         if ref in (None, ""):
@@ -214,9 +210,7 @@ def revision_conflict(name, reference, revision, expected):
     """Message refusing to overwrite a release tag built from another commit; None when it may be reused."""
     if not expected or revision == expected:
         return None
-    built = ("commit %s" % revision) if revision else (
-        "an unknown commit (no %s label)" % REVISION_LABEL
-    )
+    built = ("commit %s" % revision) if revision else ("an unknown commit (no %s label)" % REVISION_LABEL)
     return (
         "component %s: the registry already has %s, built from %s; this build is commit %s. "
         "A release tag is not overwritten with other content: use a new version, or force the "
@@ -233,8 +227,15 @@ class RegistryClient:
     ``auth_hint`` ends the message of a registry that refuses the credentials (or their absence).
     """
 
-    def __init__(self, request, scheme="", username="", password="", credentials_registry="",
-                 auth_hint="set registry_username and registry_password, or check them"):
+    def __init__(
+        self,
+        request,
+        scheme="",
+        username="",
+        password="",
+        credentials_registry="",
+        auth_hint="set registry_username and registry_password, or check them",
+    ):
         self._request = request
         self._auth_hint = auth_hint
         self._scheme = scheme or ""
@@ -305,8 +306,11 @@ class RegistryClient:
         path = api_path(parts)
         headers = dict(self.authenticate(parts["registry"], [path]))
         headers["Accept"] = MANIFEST_ACCEPT
-        url = "%s/v2/%s/manifests/%s" % (api_base(parts["registry"], self._scheme), path,
-                                         parts["digest"] or parts["tag"])
+        url = "%s/v2/%s/manifests/%s" % (
+            api_base(parts["registry"], self._scheme),
+            path,
+            parts["digest"] or parts["tag"],
+        )
         method = "GET" if fetch_body else "HEAD"
         status, answer, body = self._call(method, url, headers)
         if status == 404:
@@ -352,8 +356,9 @@ class RegistryClient:
             entry = pick_manifest(manifest)
             child = self.manifest(dict(parts, tag=None, digest=entry["digest"]), fetch_body=True)
             if child is None:
-                raise RegistryError("%s: the index names %s, which the registry does not have"
-                                    % (parts["repository"], entry["digest"]))
+                raise RegistryError(
+                    "%s: the index names %s, which the registry does not have" % (parts["repository"], entry["digest"])
+                )
             manifest = child["manifest"]
         config = {}
         if (manifest.get("config") or {}).get("digest"):
@@ -374,8 +379,9 @@ def resolve(client, plan, details=False, expect_revision=""):
     image gets ``reference`` = ``<repository>@<digest>`` when found, else "".
     """
     images, missing, conflicts = {}, [], []
-    client.authenticate_plan({name: entry for name, entry in plan.items()
-                              if details or expect_revision or not entry["digest"]})
+    client.authenticate_plan(
+        {name: entry for name, entry in plan.items() if details or expect_revision or not entry["digest"]}
+    )
     for name, entry in plan.items():
         parts = {key: entry[key] for key in ("registry", "repository", "path", "tag", "digest")}
         info = {

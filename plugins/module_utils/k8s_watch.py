@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - the module reports the missing library
     class ApiException(Exception):
         status = None
 
+
 # resource (plural, as RBAC and error messages name it) -> (API class, list function)
 RESOURCES = {
     "deployments": ("AppsV1Api", "list_namespaced_deployment"),
@@ -67,8 +68,7 @@ class WatchFatal(Exception):
         self.resource = resource
         self.namespace = namespace
         self.reason = reason
-        super(WatchFatal, self).__init__(
-            "cannot list/watch %s in namespace %s: %s" % (resource, namespace, reason))
+        super(WatchFatal, self).__init__("cannot list/watch %s in namespace %s: %s" % (resource, namespace, reason))
 
 
 def _iter_lines(resp):
@@ -79,7 +79,7 @@ def _iter_lines(resp):
             newline = buf.find(b"\n")
             if newline < 0:
                 break
-            line, buf = buf[:newline], buf[newline + 1:]
+            line, buf = buf[:newline], buf[newline + 1 :]
             if line.strip():
                 yield line
     if buf.strip():
@@ -91,8 +91,18 @@ class ResourceWatcher(threading.Thread):
     ("sync", resource, [items]), ("event", resource, type, obj), ("fatal", resource, WatchFatal), or for an
     ``optional`` resource (one the wait can do without) ("optional-failed", resource, WatchFatal)."""
 
-    def __init__(self, api_client, resource, namespace, out, label_selector=None, watch_seconds=60,
-                 request_timeout=30, clock=time.monotonic, optional=False):
+    def __init__(
+        self,
+        api_client,
+        resource,
+        namespace,
+        out,
+        label_selector=None,
+        watch_seconds=60,
+        request_timeout=30,
+        clock=time.monotonic,
+        optional=False,
+    ):
         super(ResourceWatcher, self).__init__(name="watch-%s" % resource)
         self.daemon = True
         api_class, func = RESOURCES[resource]
@@ -130,9 +140,15 @@ class ResourceWatcher(threading.Thread):
     def watch_once(self, resource_version):
         """Yield (type, object) until the server ends the watch; raise ApiException on an ERROR event."""
         self.stats["watches"] += 1
-        resp = self._list(self.namespace, watch=True, resource_version=resource_version,
-                          allow_watch_bookmarks=True, timeout_seconds=self.watch_seconds,
-                          _request_timeout=(10, self.watch_seconds + 15), **self._selectors())
+        resp = self._list(
+            self.namespace,
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.watch_seconds,
+            _request_timeout=(10, self.watch_seconds + 15),
+            **self._selectors(),
+        )
         try:
             for line in _iter_lines(resp):
                 if self.stopped.is_set():
@@ -143,8 +159,9 @@ class ResourceWatcher(threading.Thread):
                     continue
                 if event.get("type") == "ERROR":
                     obj = event.get("object") or {}
-                    raise ApiException(status=obj.get("code"), reason="%s: %s" % (
-                        obj.get("reason"), obj.get("message")))
+                    raise ApiException(
+                        status=obj.get("code"), reason="%s: %s" % (obj.get("reason"), obj.get("message"))
+                    )
                 yield event.get("type"), event.get("object") or {}
         finally:
             resp.close()
@@ -156,8 +173,13 @@ class ResourceWatcher(threading.Thread):
         except WatchFatal as exc:
             self.out.put(("optional-failed" if self.optional else "fatal", self.resource, exc))
         except Exception as exc:  # pylint: disable=broad-except
-            self.out.put(("optional-failed" if self.optional else "fatal", self.resource,
-                          WatchFatal(self.resource, self.namespace, repr(exc))))
+            self.out.put(
+                (
+                    "optional-failed" if self.optional else "fatal",
+                    self.resource,
+                    WatchFatal(self.resource, self.namespace, repr(exc)),
+                )
+            )
 
     def _run(self):
         version = None

@@ -73,18 +73,22 @@ def fence(state, duration, now):
     renewed = state.get("renewed") or 0
     if now - renewed > duration:
         return "the deploy lock was not renewed for %d s (lease %d s): %s" % (
-            now - renewed, duration, state.get("error") or "the renewer stopped")
+            now - renewed,
+            duration,
+            state.get("error") or "the renewer stopped",
+        )
     return None
 
 
-def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.time, sleep=time.sleep,
-                      alive=pid_alive):
+def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.time, sleep=time.sleep, alive=pid_alive):
     """The renewer's loop. Returns an exit status: 0 when the watched run ended, 1 when the lock was lost."""
     interval = max(1.0, duration / 3.0)
     last_renewed = clock()
     write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid())
-    log("renewing %s/%s for %s every %.0f s while process %d lives"
-        % (api.namespace, api.name, holder, interval, watch_pid))
+    log(
+        "renewing %s/%s for %s every %.0f s while process %d lives"
+        % (api.namespace, api.name, holder, interval, watch_pid)
+    )
     # Renew at once: starting this process took time the lease was already running for.
     next_renewal = clock()
     while True:
@@ -98,14 +102,21 @@ def renew_while_alive(api, holder, duration, watch_pid, state_path, clock=time.t
                 held, view = renew(api, holder, clock=clock)
             except LockError as exc:
                 log("renewal failed: %s" % exc)
-                write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid(),
-                            error=str(exc))
+                write_state(
+                    state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid(), error=str(exc)
+                )
                 next_renewal = now + 2  # retry soon; fence() stops the run once a duration passed
             else:
                 if not held:
                     log("lost the lock to %s" % (view.get("holder") or "nobody"))
-                    write_state(state_path, status="lost", renewed=last_renewed, holder=holder,
-                                holder_now=view.get("holder") or "nobody (freed or broken)", pid=os.getpid())
+                    write_state(
+                        state_path,
+                        status="lost",
+                        renewed=last_renewed,
+                        holder=holder,
+                        holder_now=view.get("holder") or "nobody (freed or broken)",
+                        pid=os.getpid(),
+                    )
                     return 1
                 last_renewed = now
                 write_state(state_path, status="held", renewed=last_renewed, holder=holder, pid=os.getpid())
@@ -130,8 +141,9 @@ def main(config_path):
 
     api_client = get_api_client(**config["auth"]).client.client
     api = LeaseApi(api_client, config["namespace"], config["name"])
-    return renew_while_alive(api, config["holder"], int(config["duration"]), int(config["watch_pid"]),
-                             config["state_path"])
+    return renew_while_alive(
+        api, config["holder"], int(config["duration"]), int(config["watch_pid"]), config["state_path"]
+    )
 
 
 if __name__ == "__main__":

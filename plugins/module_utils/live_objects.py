@@ -39,8 +39,9 @@ class LiveObjectsError(Exception):
 def without_server_fields(obj):
     """A manifest as it could be applied again: no status, no server bookkeeping in metadata."""
     clean = dict((key, value) for key, value in obj.items() if key != "status")
-    clean["metadata"] = dict((key, value) for key, value in (obj.get("metadata") or {}).items()
-                             if key not in SERVER_METADATA)
+    clean["metadata"] = dict(
+        (key, value) for key, value in (obj.get("metadata") or {}).items() if key not in SERVER_METADATA
+    )
     return clean
 
 
@@ -48,7 +49,7 @@ def workload_summary(deployment):
     """What a release needs to know of a Deployment: revision, version, images, replicas, ready, change cause."""
     metadata = deployment.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
-    template = ((deployment.get("spec") or {}).get("template") or {})
+    template = (deployment.get("spec") or {}).get("template") or {}
     labels = ((template.get("metadata") or {}).get("labels")) or {}
     try:
         revision = int(annotations.get("deployment.kubernetes.io/revision") or 0)
@@ -66,8 +67,11 @@ def workload_summary(deployment):
 
 def workloads_of(deployments, components=None):
     """name -> workload_summary, restricted to ``components`` when given."""
-    return dict((d["metadata"]["name"], workload_summary(d)) for d in deployments
-                if not components or d["metadata"]["name"] in components)
+    return dict(
+        (d["metadata"]["name"], workload_summary(d))
+        for d in deployments
+        if not components or d["metadata"]["name"] in components
+    )
 
 
 # ---- the API ---------------------------------------------------------------------------------------------
@@ -84,16 +88,18 @@ class LiveObjects(object):
 
     def _method(self, kind, verb):
         if kind not in KINDS:
-            raise LiveObjectsError("kind %s is not one this collection reads (known: %s)"
-                                   % (kind, ", ".join(sorted(KINDS))))
+            raise LiveObjectsError(
+                "kind %s is not one this collection reads (known: %s)" % (kind, ", ".join(sorted(KINDS)))
+            )
         _version, api_class, suffix = KINDS[kind]
         return getattr(getattr(self.client, api_class)(self.api_client), "%s_namespaced_%s" % (verb, suffix))
 
     def _error(self, what, exc):
         status = getattr(exc, "status", None)
         reason = getattr(exc, "reason", None) or str(exc)
-        return LiveObjectsError("cannot %s in namespace %s: %s%s" % (
-            what, self.namespace, "HTTP %s " % status if status else "", reason))
+        return LiveObjectsError(
+            "cannot %s in namespace %s: %s%s" % (what, self.namespace, "HTTP %s " % status if status else "", reason)
+        )
 
     def list(self, kind, label_selector=None):
         """The objects of ``kind`` (dicts with kind and apiVersion set); None when the cluster lacks the API."""
@@ -118,8 +124,9 @@ class LiveObjects(object):
     def delete(self, kind, name, propagation_policy="Background"):
         """Delete one object; False when it was already gone."""
         try:
-            self._method(kind, "delete")(name, self.namespace, propagation_policy=propagation_policy,
-                                         _request_timeout=self.request_timeout)
+            self._method(kind, "delete")(
+                name, self.namespace, propagation_policy=propagation_policy, _request_timeout=self.request_timeout
+            )
         except Exception as exc:  # pylint: disable=broad-except
             if getattr(exc, "status", None) == 404:
                 return False

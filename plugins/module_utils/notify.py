@@ -78,7 +78,7 @@ def _text(value, default="-"):
 
 
 def _cut(text, limit):
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def title(summary, event):
@@ -109,10 +109,17 @@ def component_lines(summary):
     for name in sorted(set(before) | set(after)):
         old = before.get(name) or {}
         new = after.get(name) or {}
-        lines.append("%s: %s -> %s (%s/%s ready, %s)" % (
-            name, _text(old.get("version")), _text(new.get("version")),
-            _text(new.get("ready"), "0"), _text(new.get("replicas"), "0"),
-            "changed" if name in changed else "unchanged"))
+        lines.append(
+            "%s: %s -> %s (%s/%s ready, %s)"
+            % (
+                name,
+                _text(old.get("version")),
+                _text(new.get("version")),
+                _text(new.get("ready"), "0"),
+                _text(new.get("replicas"), "0"),
+                "changed" if name in changed else "unchanged",
+            )
+        )
     return lines
 
 
@@ -144,12 +151,21 @@ def slack_payload(summary, event):
     """Slack incoming webhook: ``text`` (the notification line) and Block Kit ``blocks``."""
     headline = title(summary, event)
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut("%s %s" % (_SLACK_ICONS[event], headline), SLACK_HEADER_MAX),
-                                    "emoji": True}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": _cut("*%s*\n%s" % (label, _slack_escape(value)), SLACK_FIELD_MAX)}
-            for label, value in facts(summary)[:SLACK_FIELDS_MAX]
-        ]},
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": _cut("%s %s" % (_SLACK_ICONS[event], headline), SLACK_HEADER_MAX),
+                "emoji": True,
+            },
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": _cut("*%s*\n%s" % (label, _slack_escape(value)), SLACK_FIELD_MAX)}
+                for label, value in facts(summary)[:SLACK_FIELDS_MAX]
+            ],
+        },
     ]
     components = component_lines(summary)
     if components:
@@ -157,25 +173,49 @@ def slack_payload(summary, event):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "```%s```" % body}})
     problems = problem_lines(summary)
     if problems:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(_slack_escape("\n".join(problems)), SLACK_TEXT_MAX)}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut(_slack_escape("\n".join(problems)), SLACK_TEXT_MAX)},
+            }
+        )
     urls = links(summary)
     if urls:
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": _cut(" ".join("<%s>" % _slack_escape(url) for url in urls), SLACK_TEXT_MAX)}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": _cut(" ".join("<%s>" % _slack_escape(url) for url in urls), SLACK_TEXT_MAX),
+                    }
+                ],
+            }
+        )
     return {"text": headline, "blocks": blocks}
 
 
 def teams_payload(summary, event):
     """Microsoft Teams incoming webhook (Workflows or connector): a message with one Adaptive Card."""
     body = [
-        {"type": "TextBlock", "text": title(summary, event), "size": "Medium", "weight": "Bolder",
-         "color": _TEAMS_COLORS[event], "wrap": True},
+        {
+            "type": "TextBlock",
+            "text": title(summary, event),
+            "size": "Medium",
+            "weight": "Bolder",
+            "color": _TEAMS_COLORS[event],
+            "wrap": True,
+        },
         {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in facts(summary)]},
     ]
     components = component_lines(summary)
     if components:
-        body.append({"type": "FactSet", "facts": [
-            {"title": line.split(": ", 1)[0], "value": line.split(": ", 1)[1]} for line in components]})
+        body.append(
+            {
+                "type": "FactSet",
+                "facts": [{"title": line.split(": ", 1)[0], "value": line.split(": ", 1)[1]} for line in components],
+            }
+        )
     for line in problem_lines(summary):
         body.append({"type": "TextBlock", "text": line, "wrap": True, "color": "Attention"})
     card = {
@@ -191,7 +231,9 @@ def teams_payload(summary, event):
     return {
         "type": "message",
         "summary": title(summary, event),
-        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}],
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
     }
 
 
@@ -225,8 +267,11 @@ def notification_payload(summary, event, fmt="json", text="", redact_values=None
         summary = {}
     if not isinstance(summary, dict):
         raise NotifyError("the release summary must be a dict, got %s" % type(summary).__name__)
-    merged = dict((key, value) for key, value in (run or {}).items()
-                  if key in ("version", "commit", "environment", "namespace", "who"))
+    merged = dict(
+        (key, value)
+        for key, value in (run or {}).items()
+        if key in ("version", "commit", "environment", "namespace", "who")
+    )
     merged.update(summary)
     safe = clean(merged, redact_values)
     if fmt == "slack":

@@ -74,8 +74,12 @@ def referenced_by(replicasets):
 # ---- the plans ---------------------------------------------------------------------------------------------
 def versions_oldest_first(objects):
     """The names of content-versioned objects (dicts), oldest first (creation time, then name)."""
-    return [o["metadata"]["name"] for o in sorted(
-        objects, key=lambda o: ((o.get("metadata") or {}).get("creationTimestamp") or "", o["metadata"]["name"]))]
+    return [
+        o["metadata"]["name"]
+        for o in sorted(
+            objects, key=lambda o: ((o.get("metadata") or {}).get("creationTimestamp") or "", o["metadata"]["name"])
+        )
+    ]
 
 
 def version_plan(known, current, referenced, keep):

@@ -58,8 +58,9 @@ def parse_records(text):
         if isinstance(record, dict):
             records.append(dict(record))
         else:
-            problems.append("record %d of %s is a %s, not an object: left out"
-                            % (position + 1, RECORDS_KEY, type(record).__name__))
+            problems.append(
+                "record %d of %s is a %s, not an object: left out" % (position + 1, RECORDS_KEY, type(record).__name__)
+            )
     return _with_ids(records, problems), problems
 
 
@@ -75,8 +76,9 @@ def _with_ids(records, problems):
     for record in records:
         if _int_or_none(record.get("id")) is None:
             highest += 1
-            problems.append("a record without a valid id (version %s) got id %d"
-                            % (record.get("version", "?"), highest))
+            problems.append(
+                "a record without a valid id (version %s) got id %d" % (record.get("version", "?"), highest)
+            )
             record["id"] = highest
         else:
             record["id"] = _int_or_none(record["id"])
@@ -100,8 +102,12 @@ def find_release(records, versions):
     """
     for record in reversed(records):
         recorded = record.get("versions") or {}
-        if (record.get("kind", "deploy") == "deploy" and record.get("result") == "succeeded" and record.get("objects")
-                and all(recorded.get(name) == version for name, version in versions.items())):
+        if (
+            record.get("kind", "deploy") == "deploy"
+            and record.get("result") == "succeeded"
+            and record.get("objects")
+            and all(recorded.get(name) == version for name, version in versions.items())
+        ):
             return record
     return None
 
@@ -113,10 +119,18 @@ def objects_name(history_name, objects):
 
 
 def objects_body(name, namespace, objects, labels):
-    metadata = {"name": name, "namespace": namespace,
-                "labels": dict(LABELS, **dict(labels or {}, **{"app.kubernetes.io/component": "release-objects"}))}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "immutable": True,
-            "data": {OBJECTS_KEY: json.dumps(objects, sort_keys=True)}}
+    metadata = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(LABELS, **dict(labels or {}, **{"app.kubernetes.io/component": "release-objects"})),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "immutable": True,
+        "data": {OBJECTS_KEY: json.dumps(objects, sort_keys=True)},
+    }
 
 
 def objects_of(configmap):
@@ -135,15 +149,20 @@ def next_id(records):
 
 def latest_line(record):
     """The one-line summary under the key ``latest`` (kubectl get cm -o yaml shows it at a glance)."""
-    return "#%s %s %s %s %s" % (record.get("id"), record.get("kind") or "deploy", record.get("version") or "",
-                                record.get("result") or "", record.get("finished") or "")
+    return "#%s %s %s %s %s" % (
+        record.get("id"),
+        record.get("kind") or "deploy",
+        record.get("version") or "",
+        record.get("result") or "",
+        record.get("finished") or "",
+    )
 
 
 def appended_data(configmap, record, keep):
     """(data, record as stored, problems): the ConfigMap data after appending ``record``, trimmed to ``keep``."""
     records, problems, _version, raw = history_of(configmap)
     stored = dict(record, id=next_id(records))
-    kept = (records + [stored])[-max(int(keep), 1):]
+    kept = (records + [stored])[-max(int(keep), 1) :]
     data = dict((configmap or {}).get("data") or {})
     data[RECORDS_KEY] = json.dumps(kept, sort_keys=True)
     data[LATEST_KEY] = latest_line(stored)
@@ -174,8 +193,10 @@ def append(api, record, keep, labels=None, attempts=5):
         except HistoryConflict:
             continue  # another run recorded between our read and write: read its record and append after it
         return stored, problems, json.loads(data[RECORDS_KEY])
-    raise HistoryError("the release history %s/%s changed under this run %d times in a row: record not written"
-                       % (api.namespace, api.name, attempts))
+    raise HistoryError(
+        "the release history %s/%s changed under this run %d times in a row: record not written"
+        % (api.namespace, api.name, attempts)
+    )
 
 
 # ---- the API ---------------------------------------------------------------------------------------------
@@ -199,8 +220,10 @@ class HistoryApi(object):
             if status == 404 and what != "create":
                 return None
             reason = getattr(exc, "reason", None) or str(exc)
-            raise HistoryError("cannot %s the release history ConfigMap %s/%s: %s%s" % (
-                what, self.namespace, self.name, "HTTP %s " % status if status else "", reason))
+            raise HistoryError(
+                "cannot %s the release history ConfigMap %s/%s: %s%s"
+                % (what, self.namespace, self.name, "HTTP %s " % status if status else "", reason)
+            )
 
     def read(self, name=None):
         found = self._call("read", self.core.read_namespaced_config_map, name or self.name, self.namespace)

@@ -89,14 +89,18 @@ class Status(object):
 # (DeploymentStatusViewer, StatefulSetStatusViewer, DaemonSetStatusViewer .Status). Additions, marked below:
 # a paused Deployment that is not complete fails instead of waiting forever.
 
+
 def deployment_status(dep):
     name = _get(dep, "metadata", "name", default="?")
     if not generation_observed(dep):
         return Status(False, "waiting for deployment spec update to be observed")
     progressing = condition(dep, "Progressing")
     if progressing and progressing.get("reason") == PROGRESS_DEADLINE_REASON:
-        return Status(False, progressing.get("message") or "deployment %s exceeded its progress deadline" % name,
-                      PROGRESS_DEADLINE_REASON)
+        return Status(
+            False,
+            progressing.get("message") or "deployment %s exceeded its progress deadline" % name,
+            PROGRESS_DEADLINE_REASON,
+        )
     spec_replicas = _get(dep, "spec", "replicas")
     replicas = _int(_get(dep, "status", "replicas"))
     updated = _int(_get(dep, "status", "updatedReplicas"))
@@ -111,17 +115,21 @@ def deployment_status(dep):
     if waiting is None:
         return Status(True, "successfully rolled out")
     if _get(dep, "spec", "paused"):  # addition: kubectl would wait for ever
-        return Status(False, "deployment is paused with the rollout unfinished (%s); resume it with "
-                      "'kubectl rollout resume deployment/%s' or set spec.paused to false" % (waiting, name),
-                      PAUSED_REASON)
+        return Status(
+            False,
+            "deployment is paused with the rollout unfinished (%s); resume it with "
+            "'kubectl rollout resume deployment/%s' or set spec.paused to false" % (waiting, name),
+            PAUSED_REASON,
+        )
     return Status(False, waiting)
 
 
 def statefulset_status(sts):
     strategy = _get(sts, "spec", "updateStrategy", default={}) or {}
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
-        return Status(False, "rollout status is only available for the RollingUpdate strategy type",
-                      UNSUPPORTED_STRATEGY_REASON)
+        return Status(
+            False, "rollout status is only available for the RollingUpdate strategy type", UNSUPPORTED_STRATEGY_REASON
+        )
     observed = _int(_get(sts, "status", "observedGeneration"))
     if observed == 0 or _int(_get(sts, "metadata", "generation")) > observed:
         return Status(False, "waiting for statefulset spec update to be observed")
@@ -134,20 +142,27 @@ def statefulset_status(sts):
         partition = rolling.get("partition")
         updated = _int(_get(sts, "status", "updatedReplicas"))
         if spec_replicas is not None and partition is not None and updated < _int(spec_replicas) - _int(partition):
-            return Status(False, "waiting for partitioned roll out to finish: %d out of %d new pods have been updated"
-                          % (updated, _int(spec_replicas) - _int(partition)))
+            return Status(
+                False,
+                "waiting for partitioned roll out to finish: %d out of %d new pods have been updated"
+                % (updated, _int(spec_replicas) - _int(partition)),
+            )
         return Status(True, "partitioned roll out complete: %d new pods have been updated" % updated)
     if _get(sts, "status", "updateRevision") != _get(sts, "status", "currentRevision"):
-        return Status(False, "waiting for statefulset rolling update to complete %d pods at revision %s"
-                      % (_int(_get(sts, "status", "updatedReplicas")), _get(sts, "status", "updateRevision")))
+        return Status(
+            False,
+            "waiting for statefulset rolling update to complete %d pods at revision %s"
+            % (_int(_get(sts, "status", "updatedReplicas")), _get(sts, "status", "updateRevision")),
+        )
     return Status(True, "statefulset rolling update complete")
 
 
 def daemonset_status(ds):
     strategy = _get(ds, "spec", "updateStrategy", "type", default="RollingUpdate")
     if strategy != "RollingUpdate":
-        return Status(False, "rollout status is only available for the RollingUpdate strategy type",
-                      UNSUPPORTED_STRATEGY_REASON)
+        return Status(
+            False, "rollout status is only available for the RollingUpdate strategy type", UNSUPPORTED_STRATEGY_REASON
+        )
     if not generation_observed(ds):
         return Status(False, "waiting for daemon set spec update to be observed")
     desired = _int(_get(ds, "status", "desiredNumberScheduled"))
@@ -175,16 +190,20 @@ def replica_counts(kind, obj):
     """desired / updated / ready / available counts of a workload, for progress lines and results."""
     status = _get(obj, "status", default={}) or {}
     if kind == "DaemonSet":
-        return {"desired": _int(status.get("desiredNumberScheduled")),
-                "updated": _int(status.get("updatedNumberScheduled")),
-                "ready": _int(status.get("numberReady")),
-                "available": _int(status.get("numberAvailable"))}
+        return {
+            "desired": _int(status.get("desiredNumberScheduled")),
+            "updated": _int(status.get("updatedNumberScheduled")),
+            "ready": _int(status.get("numberReady")),
+            "available": _int(status.get("numberAvailable")),
+        }
     desired = _get(obj, "spec", "replicas")
-    return {"desired": _int(desired, 1) if desired is not None else 1,
-            "updated": _int(status.get("updatedReplicas")),
-            "ready": _int(status.get("readyReplicas")),
-            # the API omits zero counts: a missing availableReplicas is 0, never readyReplicas
-            "available": _int(status.get("availableReplicas"))}
+    return {
+        "desired": _int(desired, 1) if desired is not None else 1,
+        "updated": _int(status.get("updatedReplicas")),
+        "ready": _int(status.get("readyReplicas")),
+        # the API omits zero counts: a missing availableReplicas is 0, never readyReplicas
+        "available": _int(status.get("availableReplicas")),
+    }
 
 
 def _owned_by(obj, owner_uid):
@@ -217,8 +236,9 @@ def workload_revision(kind, obj):
     elif kind == "StatefulSet":
         value = _get(obj, "status", "updateRevision")
     else:
-        value = _get(obj, "metadata", "annotations", DAEMONSET_GENERATION_ANNOTATION,
-                     default=_get(obj, "metadata", "generation"))
+        value = _get(
+            obj, "metadata", "annotations", DAEMONSET_GENERATION_ANNOTATION, default=_get(obj, "metadata", "generation")
+        )
     return None if value is None else str(value)
 
 
@@ -237,15 +257,22 @@ def new_revision_pods(kind, workload, pods, replicasets=()):
             return []
         rs_uid = _get(rs, "metadata", "uid")
         template_hash = _get(rs, "metadata", "labels", "pod-template-hash")
-        return [p for p in pods if _owned_by(p, rs_uid)
-                and _get(p, "metadata", "labels", "pod-template-hash") == template_hash]
+        return [
+            p
+            for p in pods
+            if _owned_by(p, rs_uid) and _get(p, "metadata", "labels", "pod-template-hash") == template_hash
+        ]
     if kind == "StatefulSet":
         revision = _get(workload, "status", "updateRevision")
-        return [p for p in pods if _owned_by(p, uid)
-                and revision and _get(p, "metadata", "labels", "controller-revision-hash") == revision]
+        return [
+            p
+            for p in pods
+            if _owned_by(p, uid) and revision and _get(p, "metadata", "labels", "controller-revision-hash") == revision
+        ]
     generation = workload_revision(kind, workload)
-    return [p for p in pods if _owned_by(p, uid)
-            and _get(p, "metadata", "labels", "pod-template-generation") == generation]
+    return [
+        p for p in pods if _owned_by(p, uid) and _get(p, "metadata", "labels", "pod-template-generation") == generation
+    ]
 
 
 def pod_ready(pod):
@@ -285,7 +312,8 @@ def pod_findings(pod, restart_threshold):
     """
     findings = []
     statuses = (_get(pod, "status", "initContainerStatuses", default=[]) or []) + (
-        _get(pod, "status", "containerStatuses", default=[]) or [])
+        _get(pod, "status", "containerStatuses", default=[]) or []
+    )
     for status in statuses:
         name = status.get("name")
         restarts = _int(status.get("restartCount"))
@@ -296,15 +324,28 @@ def pod_findings(pod, restart_threshold):
             last_exit = _last_exit(status)
             if last_exit and waiting["reason"] in CONTAINER_REASONS:
                 message = "%s; %s" % (message, last_exit) if message else last_exit
-            findings.append({"container": name, "reason": waiting["reason"],
-                             "class": failure_class(waiting["reason"]), "message": message,
-                             "restarts": restarts, "image": image})
+            findings.append(
+                {
+                    "container": name,
+                    "reason": waiting["reason"],
+                    "class": failure_class(waiting["reason"]),
+                    "message": message,
+                    "restarts": restarts,
+                    "image": image,
+                }
+            )
         if restart_threshold is not None and restarts > restart_threshold:
-            findings.append({"container": name, "reason": RESTARTS_REASON, "class": RESTARTS_REASON,
-                             "message": "container restarted %d times (threshold %d)%s" % (
-                                 restarts, restart_threshold,
-                                 ", " + _last_exit(status) if _last_exit(status) else ""),
-                             "restarts": restarts, "image": image})
+            findings.append(
+                {
+                    "container": name,
+                    "reason": RESTARTS_REASON,
+                    "class": RESTARTS_REASON,
+                    "message": "container restarted %d times (threshold %d)%s"
+                    % (restarts, restart_threshold, ", " + _last_exit(status) if _last_exit(status) else ""),
+                    "restarts": restarts,
+                    "image": image,
+                }
+            )
     return findings
 
 
@@ -331,7 +372,9 @@ def latest_warnings(events):
         involved = event.get("involvedObject") or {}
         if event.get("type") != "Warning" or involved.get("kind") != "Pod" or not involved.get("uid"):
             continue
-        stamp = event.get("lastTimestamp") or event.get("eventTime") or _get(event, "metadata", "creationTimestamp") or ""
+        stamp = (
+            event.get("lastTimestamp") or event.get("eventTime") or _get(event, "metadata", "creationTimestamp") or ""
+        )
         current = latest.get(involved["uid"])
         if current is None or stamp >= current[0]:
             latest[involved["uid"]] = (stamp, {"reason": event.get("reason"), "message": event.get("message")})
@@ -350,8 +393,8 @@ class FailureTracker(object):
     def __init__(self, grace, transient_grace=None):
         self.grace = float(grace)
         self.transient_grace = max(self.grace, float(transient_grace if transient_grace is not None else grace))
-        self._since = {}           # (pod uid, container, class) -> first time seen
-        self._pull_error = {}      # (pod uid, container) -> last ErrImagePull message
+        self._since = {}  # (pod uid, container, class) -> first time seen
+        self._pull_error = {}  # (pod uid, container) -> last ErrImagePull message
 
     def observe(self, pod_uid, findings, now):
         """Record the current findings of one pod; signs that went away are forgotten."""
@@ -412,13 +455,22 @@ def evaluate_workload(kind, obj, pods, replicasets, tracker, now, restart_thresh
     status = rollout_status(kind, obj)
     images = template_images(kind, obj)
     result = {
-        "name": _get(obj, "metadata", "name"), "kind": kind, "state": "waiting",
-        "revision": workload_revision(kind, obj), "reason": None, "message": status.message,
-        "image": images[0] if images else None, "images": images,
-        "replicas": replica_counts(kind, obj), "failing_pods": [], "ready": False, "hint": None,
+        "name": _get(obj, "metadata", "name"),
+        "kind": kind,
+        "state": "waiting",
+        "revision": workload_revision(kind, obj),
+        "reason": None,
+        "message": status.message,
+        "image": images[0] if images else None,
+        "images": images,
+        "replicas": replica_counts(kind, obj),
+        "failing_pods": [],
+        "ready": False,
+        "hint": None,
     }
-    new_pods = sorted(new_revision_pods(kind, obj, pods, replicasets),
-                      key=lambda p: _get(p, "metadata", "name", default=""))
+    new_pods = sorted(
+        new_revision_pods(kind, obj, pods, replicasets), key=lambda p: _get(p, "metadata", "name", default="")
+    )
     failing, seen = [], set()
     for pod in new_pods:
         uid = _get(pod, "metadata", "uid")
@@ -435,18 +487,26 @@ def evaluate_workload(kind, obj, pods, replicasets, tracker, now, restart_thresh
             if key in seen:
                 continue
             seen.add(key)
-            failing.append({"name": _get(pod, "metadata", "name"), "container": finding["container"],
-                            "reason": finding["reason"], "message": finding["message"],
-                            "restarts": finding["restarts"], "image": finding["image"],
-                            "for_s": finding["for_s"]})
+            failing.append(
+                {
+                    "name": _get(pod, "metadata", "name"),
+                    "container": finding["container"],
+                    "reason": finding["reason"],
+                    "message": finding["message"],
+                    "restarts": finding["restarts"],
+                    "image": finding["image"],
+                    "for_s": finding["for_s"],
+                }
+            )
     if status.done:
         result.update(state="complete", hint=None)
     elif status.failed:
         result.update(state="failed", reason=status.failure_reason)
     elif failing:
         first = failing[0]
-        result.update(state="failed", reason=first["reason"], message=first["message"],
-                      image=first["image"] or result["image"])
+        result.update(
+            state="failed", reason=first["reason"], message=first["message"], image=first["image"] or result["image"]
+        )
     if result["state"] == "failed":
         result["failing_pods"] = failing
     return result
@@ -458,7 +518,11 @@ def replicas_text(replicas):
         return ""
     desired = replicas.get("desired", 0)
     return "%s/%s updated, %s/%s available" % (
-        replicas.get("updated", 0), desired, replicas.get("available", 0), desired)
+        replicas.get("updated", 0),
+        desired,
+        replicas.get("available", 0),
+        desired,
+    )
 
 
 def progress_line(workload):

@@ -48,9 +48,23 @@ def _key(obj):
 
 
 class RolloutWaiter(object):
-    def __init__(self, api_client, namespace, kinds=("Deployment",), names=None, selector=None, timeout=300,
-                 grace=5.0, transient_grace=30.0, restart_threshold=3, log_lines=20, stop_on_failure=True,
-                 progress=None, clock=time.monotonic, watch_seconds=60):
+    def __init__(
+        self,
+        api_client,
+        namespace,
+        kinds=("Deployment",),
+        names=None,
+        selector=None,
+        timeout=300,
+        grace=5.0,
+        transient_grace=30.0,
+        restart_threshold=3,
+        log_lines=20,
+        stop_on_failure=True,
+        progress=None,
+        clock=time.monotonic,
+        watch_seconds=60,
+    ):
         self.api_client = api_client
         self.namespace = namespace
         self.kinds = list(kinds)
@@ -81,9 +95,16 @@ class RolloutWaiter(object):
         resources.append(("events", None))
         for resource, selector in resources:
             self.store[resource] = {}
-            watcher = ResourceWatcher(self.api_client, resource, self.namespace, self.events,
-                                      label_selector=selector, watch_seconds=self.watch_seconds,
-                                      clock=self.clock, optional=resource == "events")
+            watcher = ResourceWatcher(
+                self.api_client,
+                resource,
+                self.namespace,
+                self.events,
+                label_selector=selector,
+                watch_seconds=self.watch_seconds,
+                clock=self.clock,
+                optional=resource == "events",
+            )
             self.watchers.append(watcher)
             watcher.start()
 
@@ -130,10 +151,14 @@ class RolloutWaiter(object):
             now = self.clock()
             if now >= deadline:
                 slow = sorted(wanted - self.synced)
-                errors = "; ".join("%s: %s" % (w.resource, w.last_error) for w in self.watchers
-                                   if w.resource in slow and w.last_error)
-                raise WaitError("cannot list %s in namespace %s within the timeout%s" % (
-                    ", ".join(slow), self.namespace, " (%s)" % errors if errors else ""), self.names)
+                errors = "; ".join(
+                    "%s: %s" % (w.resource, w.last_error) for w in self.watchers if w.resource in slow and w.last_error
+                )
+                raise WaitError(
+                    "cannot list %s in namespace %s within the timeout%s"
+                    % (", ".join(slow), self.namespace, " (%s)" % errors if errors else ""),
+                    self.names,
+                )
             self._pump(min(0.5, deadline - now), None)
 
     # ---- workloads ----
@@ -163,10 +188,15 @@ class RolloutWaiter(object):
         error = None
         for previous in attempts:
             try:
-                text = api.read_namespaced_pod_log(pod_name, self.namespace, container=container,
-                                                   tail_lines=self.log_lines, previous=previous,
-                                                   _request_timeout=10)
-                lines = (text or "").splitlines()[-self.log_lines:]
+                text = api.read_namespaced_pod_log(
+                    pod_name,
+                    self.namespace,
+                    container=container,
+                    tail_lines=self.log_lines,
+                    previous=previous,
+                    _request_timeout=10,
+                )
+                lines = (text or "").splitlines()[-self.log_lines :]
                 return lines, None
             except Exception as exc:  # pylint: disable=broad-except
                 error = api_error_reason(exc) if hasattr(exc, "status") else repr(exc)[:300]
@@ -197,20 +227,28 @@ class RolloutWaiter(object):
         targets, missing = self._find_targets()
         results = {}
         if missing and not check_mode:
-            raise WaitError("%s %s not found in namespace %s" % (
-                "/".join(self.kinds), ", ".join(missing), self.namespace), missing)
+            raise WaitError(
+                "%s %s not found in namespace %s" % ("/".join(self.kinds), ", ".join(missing), self.namespace), missing
+            )
         if not targets and not missing:
-            raise WaitError("no %s matches selector %r in namespace %s" % (
-                "/".join(self.kinds), self.selector, self.namespace))
+            raise WaitError(
+                "no %s matches selector %r in namespace %s" % ("/".join(self.kinds), self.selector, self.namespace)
+            )
         for name in missing:
-            results[("?", name)] = {"name": name, "kind": "/".join(self.kinds), "state": "missing",
-                                    "message": "not found in namespace %s" % self.namespace,
-                                    "failing_pods": [], "durations": {}}
-        self.progress("waiting for %d workload(s) in namespace %s: %s (timeout %ds)" % (
-            len(targets), self.namespace, ", ".join(n for _k, n in targets), self.timeout))
+            results[("?", name)] = {
+                "name": name,
+                "kind": "/".join(self.kinds),
+                "state": "missing",
+                "message": "not found in namespace %s" % self.namespace,
+                "failing_pods": [],
+                "durations": {},
+            }
+        self.progress(
+            "waiting for %d workload(s) in namespace %s: %s (timeout %ds)"
+            % (len(targets), self.namespace, ", ".join(n for _k, n in targets), self.timeout)
+        )
         # In check mode nothing waits: a failure sign counts at once.
-        tracker = rollout.FailureTracker(0 if check_mode else self.grace,
-                                         0 if check_mode else self.transient_grace)
+        tracker = rollout.FailureTracker(0 if check_mode else self.grace, 0 if check_mode else self.transient_grace)
         durations = dict((t, {"first_ready_s": None, "complete_s": None}) for t in targets)
         finished = {}
         last_lines = {}
@@ -226,12 +264,21 @@ class RolloutWaiter(object):
                 kind, name = target
                 obj = self._current(kind, name)
                 if obj is None:
-                    result = {"name": name, "kind": kind, "state": "failed", "reason": "Deleted",
-                              "message": "%s %s was deleted during the wait" % (kind, name),
-                              "failing_pods": [], "replicas": None, "revision": None, "image": None}
+                    result = {
+                        "name": name,
+                        "kind": kind,
+                        "state": "failed",
+                        "reason": "Deleted",
+                        "message": "%s %s was deleted during the wait" % (kind, name),
+                        "failing_pods": [],
+                        "replicas": None,
+                        "revision": None,
+                        "image": None,
+                    }
                 else:
-                    result = rollout.evaluate_workload(kind, obj, pods, replicasets, tracker, now,
-                                                       self.restart_threshold, warnings)
+                    result = rollout.evaluate_workload(
+                        kind, obj, pods, replicasets, tracker, now, self.restart_threshold, warnings
+                    )
                 if result.get("ready") and durations[target]["first_ready_s"] is None:
                     durations[target]["first_ready_s"] = elapsed
                 if result["state"] == "complete":
@@ -278,8 +325,11 @@ class RolloutWaiter(object):
                 messages.append(rollout.failure_message(workload))
             elif workload["state"] == "timeout":
                 text = "%s: timed out after %ds (%s): %s" % (
-                    workload["name"], self.timeout, rollout.replicas_text(workload.get("replicas")),
-                    workload.get("message"))
+                    workload["name"],
+                    self.timeout,
+                    rollout.replicas_text(workload.get("replicas")),
+                    workload.get("message"),
+                )
                 if workload.get("hint"):
                     text += " (%s)" % workload["hint"]
                 messages.append(text)

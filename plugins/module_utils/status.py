@@ -44,7 +44,7 @@ def image_digest(reference):
 
 
 def short_digest(digest, length=12):
-    return digest[len("sha256:"):len("sha256:") + length] if digest else "-"
+    return digest[len("sha256:") : len("sha256:") + length] if digest else "-"
 
 
 def selects(selector, labels):
@@ -101,10 +101,13 @@ def component_status(deployment, pods=(), hpas=()):
     """The status of one Deployment: a dict (see platform_status)."""
     name = _get(deployment, "metadata", "name", default="?")
     selector = _get(deployment, "spec", "selector", default={}) or {}
-    own_pods = [p for p in pods
-                if selects(selector, _get(p, "metadata", "labels"))
-                and not _get(p, "metadata", "deletionTimestamp")
-                and _get(p, "status", "phase") not in ("Succeeded", "Failed")]
+    own_pods = [
+        p
+        for p in pods
+        if selects(selector, _get(p, "metadata", "labels"))
+        and not _get(p, "metadata", "deletionTimestamp")
+        and _get(p, "status", "phase") not in ("Succeeded", "Failed")
+    ]
     container = _main_container(deployment)
     image = container.get("image") or ""
     counts = replica_counts("Deployment", deployment)
@@ -115,8 +118,15 @@ def component_status(deployment, pods=(), hpas=()):
     for pod in sorted(own_pods, key=lambda p: _get(p, "metadata", "name", default="")):
         pod_name = _get(pod, "metadata", "name", default="?")
         for finding in pod_findings(pod, None):
-            failing.append({"pod": pod_name, "container": finding["container"], "reason": finding["reason"],
-                            "message": finding["message"], "restarts": finding["restarts"]})
+            failing.append(
+                {
+                    "pod": pod_name,
+                    "container": finding["container"],
+                    "reason": finding["reason"],
+                    "message": finding["message"],
+                    "restarts": finding["restarts"],
+                }
+            )
         if not any(f["pod"] == pod_name for f in failing) and not pod_ready(pod):
             hint = pod_hint(pod)
             if hint:
@@ -136,8 +146,10 @@ def component_status(deployment, pods=(), hpas=()):
     elif not rollout.done:
         progress.append("rollout in progress: %s" % rollout.message)
     for f in failing:
-        problems.append("pod %s container %s: %s%s" % (f["pod"], f["container"], f["reason"],
-                                                       " (%s)" % f["message"] if f["message"] else ""))
+        problems.append(
+            "pod %s container %s: %s%s"
+            % (f["pod"], f["container"], f["reason"], " (%s)" % f["message"] if f["message"] else "")
+        )
     if counts["ready"] < counts["desired"] and not problems:
         progress.append("%d of %d replicas ready" % (counts["ready"], counts["desired"]))
     for w in waiting:
@@ -181,8 +193,11 @@ def _history_list(history):
 def _release_line(record):
     if not record:
         return "Last release: none recorded"
-    text = "Last release: #%s %s %s" % (record.get("id", "?"), record.get("kind") or "deploy",
-                                        record.get("version") or "?")
+    text = "Last release: #%s %s %s" % (
+        record.get("id", "?"),
+        record.get("kind") or "deploy",
+        record.get("version") or "?",
+    )
     if record.get("commit"):
         text += " (commit %s)" % record["commit"]
     outcome = (record.get("result") or "?", record.get("who") or "?", record.get("finished") or "?")
@@ -211,15 +226,26 @@ def status_text(status):
     width = max([len(c["name"]) for c in components] + [4])
     for c in components:
         line = "  %s  %s  %s  %d/%d ready  %s" % (
-            c["name"].ljust(width), (c["version"] or "-").ljust(8), short_digest(c["digest"]),
-            c["ready"], c["desired"], c["state"].upper() if c["state"] == UNHEALTHY else c["state"])
+            c["name"].ljust(width),
+            (c["version"] or "-").ljust(8),
+            short_digest(c["digest"]),
+            c["ready"],
+            c["desired"],
+            c["state"].upper() if c["state"] == UNHEALTHY else c["state"],
+        )
         if c["hpa"]:
             current = c["hpa"]["current"]
-            line += "  HPA %s (min %d, max %d)" % ("-" if current is None else current, c["hpa"]["min"], c["hpa"]["max"])
+            line += "  HPA %s (min %d, max %d)" % (
+                "-" if current is None else current,
+                c["hpa"]["min"],
+                c["hpa"]["max"],
+            )
         lines.append(line)
         lines.append("  %s  image %s" % (" " * width, c["image"] or "-"))
         if len(c["running_digests"]) > 1 or (c["running_digests"] and c["digest"] not in c["running_digests"]):
-            lines.append("  %s  running digests %s" % (" " * width, ", ".join(short_digest(d) for d in c["running_digests"])))
+            lines.append(
+                "  %s  running digests %s" % (" " * width, ", ".join(short_digest(d) for d in c["running_digests"]))
+            )
         for text in c["problems"] + c["progress"]:
             lines.append("  %s  %s" % (" " * width, text))
         if c["hpa"] and c["hpa"]["note"]:
@@ -241,8 +267,10 @@ def platform_status(deployments, pods=(), hpas=(), history=None, name="", namesp
         if not isinstance(value, (list, tuple)):
             raise StatusError("%s: expected a list of API objects (the resources of k8s_info)" % arg)
     records = _history_list(history)
-    components = [component_status(d, pods, hpas)
-                  for d in sorted(deployments, key=lambda d: _get(d, "metadata", "name", default=""))]
+    components = [
+        component_status(d, pods, hpas)
+        for d in sorted(deployments, key=lambda d: _get(d, "metadata", "name", default=""))
+    ]
     status = {
         "name": name,
         "namespace": namespace,

@@ -32,18 +32,40 @@ _QUANTITY_RE = re.compile(
     r"^(?P<sign>[+-]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
     r"(?:(?P<binary>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exponent>[eE][+-]?[0-9]+)|(?P<decimal>[numkMGTPE]))?$"
 )
-_BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10) ** 3,
-            "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15,
-            "E": Decimal(10) ** 18}
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+}
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _PERCENT = re.compile(r"^[0-9]+%$")
 _HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
-_HEALTH_CHECK_FIELDS = ("name", "url", "method", "status_codes", "body_contains", "json_path", "json_equals",
-                        "max_latency_ms", "headers", "secret_headers", "validate_certs", "ca_path", "client_cert",
-                        "client_key", "timeout")
+_HEALTH_CHECK_FIELDS = (
+    "name",
+    "url",
+    "method",
+    "status_codes",
+    "body_contains",
+    "json_path",
+    "json_equals",
+    "max_latency_ms",
+    "headers",
+    "secret_headers",
+    "validate_certs",
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "timeout",
+)
 
 
 class ValidationError(ValueError):
@@ -52,7 +74,7 @@ class ValidationError(ValueError):
 
 def _short(value, limit=40):
     text = repr(value) if not isinstance(value, str) else "'%s'" % value
-    return text if len(text) <= limit else text[:limit - 4] + "...'"
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _is_int(value):
@@ -71,9 +93,9 @@ def parse_quantity(value):
     if not match:
         raise ValidationError(
             "%s is not a Kubernetes quantity (a number with an optional suffix: 250m, 0.5, 2, 512Mi, 1Gi, 1e3)"
-            % _short(value))
-    number = Decimal(match.group("number") if not match.group("number").endswith(".")
-                     else match.group("number")[:-1])
+            % _short(value)
+        )
+    number = Decimal(match.group("number") if not match.group("number").endswith(".") else match.group("number")[:-1])
     if match.group("sign") == "-":
         number = -number
     if match.group("binary"):
@@ -174,6 +196,7 @@ def _int_value(value):
 # Typed inputs: [{path, value, type, required?, ...}] -> ["path: problem", ...]
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _check_health_checks(path, checks):
     problems = []
     if checks is None:
@@ -185,12 +208,15 @@ def _check_health_checks(path, checks):
         if not isinstance(check, dict):
             problems.append("%s[%d]: must be a dict with name and url" % (path, index))
             continue
-        label = "%s[%s]" % (path, check.get("name") if isinstance(check.get("name"), str) and check.get("name")
-                            else index)
+        label = "%s[%s]" % (
+            path,
+            check.get("name") if isinstance(check.get("name"), str) and check.get("name") else index,
+        )
         unknown = sorted(str(k) for k in check if k not in _HEALTH_CHECK_FIELDS)
         if unknown:
-            problems.append("%s: unknown field(s) %s (known: %s)"
-                            % (label, ", ".join(unknown), ", ".join(_HEALTH_CHECK_FIELDS)))
+            problems.append(
+                "%s: unknown field(s) %s (known: %s)" % (label, ", ".join(unknown), ", ".join(_HEALTH_CHECK_FIELDS))
+            )
         if not isinstance(check.get("name"), str) or not check.get("name"):
             problems.append("%s.name: is required (a short name used in messages)" % label)
         else:
@@ -208,8 +234,10 @@ def _check_health_checks(path, checks):
                     problems.append("%s.status_codes: %s is not an HTTP status code (100-599)" % (label, _short(code)))
         for field in ("max_latency_ms", "timeout"):
             if field in check and check[field] is not None:
-                problems.extend("%s.%s: %s" % (label, field, p)
-                                for p in check_number(check[field], minimum=0, exclusive_minimum=True))
+                problems.extend(
+                    "%s.%s: %s" % (label, field, p)
+                    for p in check_number(check[field], minimum=0, exclusive_minimum=True)
+                )
         if "validate_certs" in check:
             try:
                 parse_bool(check["validate_certs"])
@@ -246,9 +274,16 @@ def _check_input(item):
             return ["%s: must be a list of URLs" % path]
         return ["%s[%d]: %s" % (path, i, p) for i, url in enumerate(value) for p in check_url(url)]
     if kind in ("positive_number", "positive_int", "non_negative_int", "non_negative_number"):
-        return ["%s: %s" % (path, p) for p in check_number(
-            value, minimum=0, integer=kind.endswith("_int"), exclusive_minimum=kind.startswith("positive"),
-            maximum=item.get("maximum"))]
+        return [
+            "%s: %s" % (path, p)
+            for p in check_number(
+                value,
+                minimum=0,
+                integer=kind.endswith("_int"),
+                exclusive_minimum=kind.startswith("positive"),
+                maximum=item.get("maximum"),
+            )
+        ]
     if kind == "quantity":
         try:
             if parse_quantity(value) < 0:
@@ -258,19 +293,26 @@ def _check_input(item):
         return []
     if kind == "image_tag":
         if not isinstance(value, (str, int, float)) or not _IMAGE_TAG.match(str(value).strip()):
-            return ["%s: %s is not a valid image tag (letters, digits, '_', '.', '-'; at most 128 characters)"
-                    % (path, _short(value))]
+            return [
+                "%s: %s is not a valid image tag (letters, digits, '_', '.', '-'; at most 128 characters)"
+                % (path, _short(value))
+            ]
         return []
     if kind == "dns_label":
         if not isinstance(value, str) or not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", value):
-            return ["%s: %s is not a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)"
-                    % (path, _short(value))]
+            return [
+                "%s: %s is not a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)"
+                % (path, _short(value))
+            ]
         return []
     if kind == "choices":
         if not isinstance(value, list):
             return ["%s: must be a list" % path]
-        return ["%s: %s is not one of %s" % (path, _short(v), ", ".join(str(c) for c in item.get("choices") or []))
-                for v in value if v not in (item.get("choices") or [])]
+        return [
+            "%s: %s is not one of %s" % (path, _short(v), ", ".join(str(c) for c in item.get("choices") or []))
+            for v in value
+            if v not in (item.get("choices") or [])
+        ]
     if kind == "choice":
         if value not in (item.get("choices") or []):
             choices = ", ".join(str(c) for c in item.get("choices") or [])
@@ -289,7 +331,8 @@ def input_problems(inputs):
     """All problems of a list of typed inputs, each {path, value, type[, required, hint, schemes, maximum]}.
 
     Types: bool (strict, empty = false unless required), url, urls, positive_number, positive_int,
-    non_negative_int, non_negative_number, quantity, image_tag, dns_label, choice, choices (a list of choices), dict, health_checks, raw."""
+    non_negative_int, non_negative_number, quantity, image_tag, dns_label, choice, choices (a list of choices), dict,
+    health_checks, raw."""
     problems = []
     for item in inputs or []:
         if not isinstance(item, dict) or "path" not in item:
@@ -302,6 +345,7 @@ def input_problems(inputs):
 # ---------------------------------------------------------------------------------------------------------
 # App components: argument spec (types, choices, required, unknown fields) + the API server's rules
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _type_problem(value, spec_type):
     if value is None:
@@ -393,16 +437,26 @@ def _component_rules(component, field):
         if number is None:
             return None  # type problem already reported
         if number < minimum or (maximum is not None and number > maximum):
-            need(False, dotted, "must be %s, got %s" % (
-                ("%d-%d" % (minimum, maximum)) if maximum is not None else "%d or more" % minimum, value))
+            need(
+                False,
+                dotted,
+                "must be %s, got %s"
+                % (("%d-%d" % (minimum, maximum)) if maximum is not None else "%d or more" % minimum, value),
+            )
             return None
         return number
 
     name = component.get("name")
-    need(isinstance(name, str) and bool(_DNS_1035.match(name)), "name",
-         "must be a DNS-1035 label (lowercase letters, digits, '-', starting with a letter, at most 63)")
-    need(isinstance(component.get("image"), str) and bool(component.get("image", "").strip()), "image",
-         "is required (an image reference)")
+    need(
+        isinstance(name, str) and bool(_DNS_1035.match(name)),
+        "name",
+        "must be a DNS-1035 label (lowercase letters, digits, '-', starting with a letter, at most 63)",
+    )
+    need(
+        isinstance(component.get("image"), str) and bool(component.get("image", "").strip()),
+        "image",
+        "is required (an image reference)",
+    )
     integer("container_port", 1, 65535)
     integer("service.port", 1, 65535)
     integer("metrics.port", 1, 65535)
@@ -468,16 +522,27 @@ def _component_rules(component, field):
     for resource in ("cpu", "memory"):
         request, limit = parsed.get("resources.requests." + resource), parsed.get("resources.limits." + resource)
         if request is not None and limit is not None and request > limit:
-            need(False, "resources.requests." + resource, "%s is more than resources.limits.%s %s" % (
-                _get(component, "resources.requests." + resource), resource, _get(component, "resources.limits." + resource)))
+            need(
+                False,
+                "resources.requests." + resource,
+                "%s is more than resources.limits.%s %s"
+                % (
+                    _get(component, "resources.requests." + resource),
+                    resource,
+                    _get(component, "resources.limits." + resource),
+                ),
+            )
 
     # Writable dirs
     for index, item in enumerate(component.get("writable_dirs") or []):
         if not isinstance(item, dict):
             continue
         dotted = "writable_dirs[%d]" % index
-        need(isinstance(item.get("path"), str) and item.get("path", "").startswith("/"), dotted + ".path",
-             "must be absolute")
+        need(
+            isinstance(item.get("path"), str) and item.get("path", "").startswith("/"),
+            dotted + ".path",
+            "must be absolute",
+        )
         if item.get("size_limit") is not None:
             try:
                 if parse_quantity(item["size_limit"]) <= 0:
@@ -504,8 +569,12 @@ def _component_rules(component, field):
                 for key, low_bound, high_bound in (("value", 1, None), ("period_seconds", 1, 1800)):
                     value = _int_value(policy.get(key)) if policy.get(key) is not None else None
                     if value is not None and (value < low_bound or (high_bound and value > high_bound)):
-                        need(False, "%s.policies[%d].%s" % (base, index, key), "must be %s, got %s" % (
-                            ("%d-%d" % (low_bound, high_bound)) if high_bound else "%d or more" % low_bound, value))
+                        need(
+                            False,
+                            "%s.policies[%d].%s" % (base, index, key),
+                            "must be %s, got %s"
+                            % (("%d-%d" % (low_bound, high_bound)) if high_bound else "%d or more" % low_bound, value),
+                        )
 
     # PodDisruptionBudget
     if _enabled(component, "pdb.enabled"):
@@ -514,14 +583,22 @@ def _component_rules(component, field):
         for key in given:
             value = _get(component, "pdb." + key)
             number = _int_value(value)
-            ok = (number is not None and number >= 0 and not isinstance(value, str)) or \
-                (isinstance(value, str) and (_PERCENT.match(value.strip()) or (number is not None and number >= 0)))
+            ok = (number is not None and number >= 0 and not isinstance(value, str)) or (
+                isinstance(value, str) and (_PERCENT.match(value.strip()) or (number is not None and number >= 0))
+            )
             need(bool(ok), "pdb." + key, "must be a whole number 0 or more or a percentage, got %s" % _short(value))
         min_available = _int_value(_get(component, "pdb.min_available"))
-        if min_available is not None and replicas is not None and not _enabled(component, "autoscaling.enabled") \
-                and min_available > replicas:
-            need(False, "pdb.min_available", "%d is more than replicas %d: no pod could ever be evicted" % (
-                min_available, replicas))
+        if (
+            min_available is not None
+            and replicas is not None
+            and not _enabled(component, "autoscaling.enabled")
+            and min_available > replicas
+        ):
+            need(
+                False,
+                "pdb.min_available",
+                "%d is more than replicas %d: no pod could ever be evicted" % (min_available, replicas),
+            )
 
     # VerticalPodAutoscaler bounds
     vpa = {}
@@ -550,8 +627,9 @@ def _component_rules(component, field):
     return problems
 
 
-def component_problems(components, options, overrides=None, selected=None, load_balancer_component=None,
-                       root="app_components"):
+def component_problems(
+    components, options, overrides=None, selected=None, load_balancer_component=None, root="app_components"
+):
     """All problems of the merged app components, each as 'app_components[<name>].<field>: <problem>'.
 
     components: the merged components (defaults <- component <- override); options: the argument-spec
@@ -584,23 +662,29 @@ def component_problems(components, options, overrides=None, selected=None, load_
             problems.append("app_component_overrides: must be a dict (component name -> partial component)")
         else:
             for key in sorted(str(k) for k in overrides if k not in known):
-                problems.append("app_component_overrides.%s: unknown component (components: %s)" % (
-                    key, ", ".join(known)))
+                problems.append(
+                    "app_component_overrides.%s: unknown component (components: %s)" % (key, ", ".join(known))
+                )
             for key in sorted(k for k in overrides if k in known and not isinstance(overrides[k], dict)):
                 problems.append("app_component_overrides.%s: must be a dict (a partial component)" % key)
     for key in selected or []:
         if key not in known:
-            problems.append("platform_components (app_only_components): unknown component '%s' (components: %s)" % (
-                str(key)[:63], ", ".join(known)))
+            problems.append(
+                "platform_components (app_only_components): unknown component '%s' (components: %s)"
+                % (str(key)[:63], ", ".join(known))
+            )
     if load_balancer_component is not None and load_balancer_component not in known:
-        problems.append("app_load_balancer_component: '%s' is not a component (components: %s)" % (
-            str(load_balancer_component)[:63], ", ".join(known)))
+        problems.append(
+            "app_load_balancer_component: '%s' is not a component (components: %s)"
+            % (str(load_balancer_component)[:63], ", ".join(known))
+        )
     return problems
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Permissions: SelfSubjectAccessReviews
 # ---------------------------------------------------------------------------------------------------------
+
 
 def resource_of_kind(kind):
     """The API resource (plural, lowercase) of a kind: Deployment -> deployments, NetworkPolicy -> networkpolicies."""
@@ -616,8 +700,11 @@ def _with_resource(check):
     """A check given as {api_version, kind} gets its group and resource."""
     if isinstance(check, dict) and not check.get("resource") and check.get("kind"):
         api_version = str(check.get("api_version") or "v1")
-        check = dict(check, resource=resource_of_kind(check["kind"]),
-                     group=api_version.rpartition("/")[0] if "/" in api_version else "")
+        check = dict(
+            check,
+            resource=resource_of_kind(check["kind"]),
+            group=api_version.rpartition("/")[0] if "/" in api_version else "",
+        )
     return check
 
 
@@ -640,7 +727,9 @@ def access_checks(checks, namespace):
                 continue
             cluster_scoped = parse_bool(check.get("cluster_scoped", False), allow_empty=True)
         except ValidationError as exc:
-            raise ValidationError("access check %s %s: when/cluster_scoped %s" % (check["verb"], check["resource"], exc))
+            raise ValidationError(
+                "access check %s %s: when/cluster_scoped %s" % (check["verb"], check["resource"], exc)
+            )
         resource, _sep, subresource = str(check["resource"]).partition("/")
         attributes = {"group": str(check.get("group") or ""), "resource": resource, "verb": str(check["verb"])}
         if subresource:
@@ -653,16 +742,24 @@ def access_checks(checks, namespace):
         if identity in seen:
             continue
         seen.add(identity)
-        default_key = "%s_%s" % (resource.replace("-", "_") + (("_" + subresource) if subresource else ""), check["verb"])
-        result.append({
-            "key": str(check.get("key") or default_key),
-            "group": attributes["group"],
-            "resource": str(check["resource"]),
-            "verb": attributes["verb"],
-            "cluster_scoped": cluster_scoped,
-            "review": {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                       "spec": {"resourceAttributes": attributes}},
-        })
+        default_key = "%s_%s" % (
+            resource.replace("-", "_") + (("_" + subresource) if subresource else ""),
+            check["verb"],
+        )
+        result.append(
+            {
+                "key": str(check.get("key") or default_key),
+                "group": attributes["group"],
+                "resource": str(check["resource"]),
+                "verb": attributes["verb"],
+                "cluster_scoped": cluster_scoped,
+                "review": {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes},
+                },
+            }
+        )
     return result
 
 

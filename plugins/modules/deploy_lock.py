@@ -208,17 +208,23 @@ def argument_spec():
 def run_acquire(module, api, params):
     if not api.namespace_exists():
         if not params["create_namespace"]:
-            module.fail_json(msg="namespace %s does not exist: an admin creates it once with "
-                                 "playbooks/bootstrap.yml (or let an admin's deploy create it)." % params["namespace"],
-                             held=False, lock=lease_view(None, time.time()))
+            module.fail_json(
+                msg="namespace %s does not exist: an admin creates it once with "
+                "playbooks/bootstrap.yml (or let an admin's deploy create it)." % params["namespace"],
+                held=False,
+                lock=lease_view(None, time.time()),
+            )
         if module.check_mode:
             module.exit_json(changed=False, held=False, action="create", lock=lease_view(None, time.time()))
         try:
             api.create_namespace()
         except LockError as exc:
-            module.fail_json(msg="namespace %s does not exist and these credentials cannot create it (%s): an admin "
-                                 "creates it once with playbooks/bootstrap.yml." % (params["namespace"], exc),
-                             held=False, lock=lease_view(None, time.time()))
+            module.fail_json(
+                msg="namespace %s does not exist and these credentials cannot create it (%s): an admin "
+                "creates it once with playbooks/bootstrap.yml." % (params["namespace"], exc),
+                held=False,
+                lock=lease_view(None, time.time()),
+            )
     if module.check_mode:
         view = lease_view(api.read(), time.time())
         action = acquire_action(view, params["holder"])
@@ -226,8 +232,9 @@ def run_acquire(module, api, params):
             module.fail_json(msg=held_message(view, api.namespace, api.name), held=False, lock=view)
         module.exit_json(changed=False, held=False, action=action, lock=view)
     try:
-        _lease, view, action = acquire(api, params["holder"], params["duration"], params["annotations"],
-                                       params["labels"])
+        _lease, view, action = acquire(
+            api, params["holder"], params["duration"], params["annotations"], params["labels"]
+        )
     except LockHeld as exc:
         module.fail_json(msg=str(exc), held=False, lock=exc.view)
     module.exit_json(changed=False, held=True, action=action, lock=view)
@@ -273,8 +280,12 @@ def main():
             view = lease_view(api.read(), time.time())
             held = view["holder"] == params["holder"] and not view["expired"]
             if state == "check" and not held:
-                module.fail_json(msg="this run does not hold the deploy lock (holder: %s): stopping before the next "
-                                     "write" % (view["holder"] or "nobody"), held=False, lock=view)
+                module.fail_json(
+                    msg="this run does not hold the deploy lock (holder: %s): stopping before the next "
+                    "write" % (view["holder"] or "nobody"),
+                    held=False,
+                    lock=view,
+                )
             module.exit_json(changed=False, held=held, lock=view)
     except LockError as exc:
         module.fail_json(msg=str(exc), held=False)

@@ -161,7 +161,8 @@ msg:
   description: Which checks failed and why, or that all passed with their average latency.
   returned: always
   type: str
-  sample: "health check backend-health failed: JSON status is \"degraded\", expected ok (GET http://127.0.0.1:30500/health, 4 attempts)"
+  sample: "health check backend-health failed: JSON status is \"degraded\", expected ok
+    (GET http://127.0.0.1:30500/health, 4 attempts)"
 failed_checks:
   description: Names of the checks that failed.
   returned: always
@@ -254,9 +255,17 @@ def make_sender(session):
         cert = None
         if check.get("client_cert"):
             cert = (check["client_cert"], check["client_key"]) if check.get("client_key") else check["client_cert"]
-        response = session.request(check["method"].upper(), check["url"], headers=check["headers"] or {},
-                                   verify=verify, cert=cert, timeout=timeout, allow_redirects=True)
+        response = session.request(
+            check["method"].upper(),
+            check["url"],
+            headers=check["headers"] or {},
+            verify=verify,
+            cert=cert,
+            timeout=timeout,
+            allow_redirects=True,
+        )
         return response.status_code, response.text
+
     return send
 
 
@@ -287,7 +296,9 @@ def main():
             module.fail_json(msg="checks[%d].name %r is used twice; names must be unique" % (index, check["name"]))
         names.add(check["name"])
         if not check["url"].lower().startswith(("http://", "https://")):
-            module.fail_json(msg="checks[%d].url must start with http:// or https:// (check %s)" % (index, check["name"]))
+            module.fail_json(
+                msg="checks[%d].url must start with http:// or https:// (check %s)" % (index, check["name"])
+            )
         if check["json_equals"] is not None and not check["json_path"]:
             module.fail_json(msg="checks[%d].json_equals needs json_path (check %s)" % (index, check["name"]))
     if params["consecutive_successes"] < 1:
@@ -300,13 +311,23 @@ def main():
 
     with requests.Session() as session:
         results, elapsed = run_checks(
-            params["checks"], make_sender(session),
-            consecutive_successes=params["consecutive_successes"], retries=params["retries"],
-            backoff=params["backoff"], interval=params["interval"], deadline=params["deadline"],
-            check_mode=module.check_mode)
+            params["checks"],
+            make_sender(session),
+            consecutive_successes=params["consecutive_successes"],
+            retries=params["retries"],
+            backoff=params["backoff"],
+            interval=params["interval"],
+            deadline=params["deadline"],
+            check_mode=module.check_mode,
+        )
     failed = [r["name"] for r in results if not r["ok"]]
-    output = dict(changed=False, checks=results, failed_checks=failed, elapsed_s=elapsed,
-                  msg=summary(results, params["consecutive_successes"]))
+    output = dict(
+        changed=False,
+        checks=results,
+        failed_checks=failed,
+        elapsed_s=elapsed,
+        msg=summary(results, params["consecutive_successes"]),
+    )
     if failed:
         module.fail_json(**output)
     module.exit_json(**output)

@@ -64,7 +64,8 @@ options:
     choices: [fail, ignore]
     default: fail
   details:
-    description: Also read each manifest and its image config for RV(images) C(media_type), C(size_bytes) and C(revision).
+    description: Also read each manifest and its image config for RV(images) C(media_type), C(size_bytes) and
+      C(revision).
     type: bool
     default: false
   expect_revision:
@@ -230,8 +231,14 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.image_r
 def _transport(validate_certs, timeout):
     def request(method, url, headers):
         try:
-            response = open_url(url, method=method, headers=headers, validate_certs=validate_certs,
-                                timeout=timeout, follow_redirects="safe" if method == "HEAD" else "all")
+            response = open_url(
+                url,
+                method=method,
+                headers=headers,
+                validate_certs=validate_certs,
+                timeout=timeout,
+                follow_redirects="safe" if method == "HEAD" else "all",
+            )
             status, answer, body = response.getcode(), response.headers, response.read()
         except HTTPError as exc:
             status, answer = exc.code, exc.headers
@@ -276,8 +283,9 @@ def main():
             credentials_registry=params["credentials_registry"],
             auth_hint=params["auth_hint"],
         )
-        images, missing, conflicts = resolve(client, plan, details=params["details"],
-                                             expect_revision=params["expect_revision"])
+        images, missing, conflicts = resolve(
+            client, plan, details=params["details"], expect_revision=params["expect_revision"]
+        )
     except (ImageRefError, RegistryError) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except

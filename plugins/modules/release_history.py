@@ -131,7 +131,12 @@ found:
   description: The record O(find_versions) found (empty when none matches).
   returned: when O(find_versions) is given
   type: dict
-  sample: {id: 12, kind: deploy, version: 1.4.0, result: succeeded, objects: intelligent-agent-release-history-objects-0a1b2c3d4e}
+  sample:
+    id: 12
+    kind: deploy
+    version: 1.4.0
+    result: succeeded
+    objects: intelligent-agent-release-history-objects-0a1b2c3d4e
 objects:
   description: The objects recorded with RV(found) (empty when none).
   returned: when O(find_versions) is given
@@ -190,20 +195,23 @@ def run(module, api):
         if params["find_versions"] is not None:
             match = find_release(records, params["find_versions"])
             found = {"found": match or {}, "objects": objects_of(api.read(match["objects"])) if match else []}
-        module.exit_json(changed=False, records=records, problems=problems, resource_version=resource_version,
-                         **found)
+        module.exit_json(changed=False, records=records, problems=problems, resource_version=resource_version, **found)
     record = dict(params["record"])
     if params["objects"]:
         record["objects"] = objects_name(params["name"], params["objects"])
     if module.check_mode:
         _data, stored, _problems = appended_data(configmap, record, params["keep"])
-        module.exit_json(changed=True, record=stored, records=(records + [stored])[-params["keep"]:],
-                         problems=problems, resource_version=resource_version)
+        module.exit_json(
+            changed=True,
+            record=stored,
+            records=(records + [stored])[-params["keep"] :],
+            problems=problems,
+            resource_version=resource_version,
+        )
     if params["objects"]:
         api.store_objects(objects_body(record["objects"], params["namespace"], params["objects"], params["labels"]))
     stored, problems, records = append(api, record, params["keep"], params["labels"])
-    module.exit_json(changed=True, record=stored, records=records, problems=problems,
-                     resource_version=resource_version)
+    module.exit_json(changed=True, record=stored, records=records, problems=problems, resource_version=resource_version)
 
 
 def main():

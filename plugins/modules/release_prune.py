@@ -22,8 +22,8 @@ description:
     own config; the config they name therefore always stays, however many releases failed in between.
   - With O(rendered) given, live objects of the app kinds (Deployment, Service, HorizontalPodAutoscaler,
     PodDisruptionBudget, Ingress) that carry O(selector) and are not in O(rendered) are deleted too, for example
-    the objects of a component removed from the inventory or an Ingress that was disabled. Leave O(rendered) unset when the run rendered only
-    some components.
+    the objects of a component removed from the inventory or an Ingress that was disabled. Leave O(rendered)
+    unset when the run rendered only some components.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
@@ -64,7 +64,9 @@ options:
         choices: [ConfigMap, Secret]
         required: true
       selector:
-        description: Label selector that finds every version (for example C(app.kubernetes.io/name=config,app.kubernetes.io/part-of=intelligent-agent)).
+        description:
+          - Label selector that finds every version, for example
+            C(app.kubernetes.io/name=config,app.kubernetes.io/part-of=intelligent-agent).
         type: str
         required: true
       current:
@@ -152,12 +154,17 @@ def argument_spec():
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(
         namespace=dict(type="str", required=True),
-        versioned=dict(type="list", elements="dict", default=[], options=dict(
-            kind=dict(type="str", choices=["ConfigMap", "Secret"], required=True),
-            selector=dict(type="str", required=True),
-            current=dict(type="str", required=True),
-            keep=dict(type="int"),
-        )),
+        versioned=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                kind=dict(type="str", choices=["ConfigMap", "Secret"], required=True),
+                selector=dict(type="str", required=True),
+                current=dict(type="str", required=True),
+                keep=dict(type="int"),
+            ),
+        ),
         keep_versions=dict(type="int", default=3),
         rendered=dict(type="list", elements="dict"),
         selector=dict(type="str", default="app.kubernetes.io/managed-by=intelligent_agent.platform"),
@@ -180,8 +187,10 @@ def prune_versions(module, api, referenced):
 
 
 def prune_removed(module, api):
-    rendered = [(item.get("kind"), item.get("name") or (item.get("metadata") or {}).get("name"))
-                for item in module.params["rendered"]]
+    rendered = [
+        (item.get("kind"), item.get("name") or (item.get("metadata") or {}).get("name"))
+        for item in module.params["rendered"]
+    ]
     if not rendered:
         module.fail_json(msg="rendered: the release rendered no object; refusing to prune every app object")
     gone = removed_objects(api.list_app_objects(module.params["selector"]), rendered)
@@ -209,8 +218,12 @@ def main():
             deleted.extend(prune_removed(module, api))
     except PruneError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=bool(deleted), deleted=deleted, kept=kept,
-                     referenced=dict((kind, sorted(names)) for kind, names in referenced.items()))
+    module.exit_json(
+        changed=bool(deleted),
+        deleted=deleted,
+        kept=kept,
+        referenced=dict((kind, sorted(names)) for kind, names in referenced.items()),
+    )
 
 
 if __name__ == "__main__":

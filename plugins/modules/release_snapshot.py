@@ -96,10 +96,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 workloads:
-  description: Deployment name -> revision, version (label C(app.kubernetes.io/version)), images, replicas, ready, change_cause.
+  description:
+    - Deployment name -> revision, version (label C(app.kubernetes.io/version)), images, replicas, ready,
+      change_cause.
   returned: always
   type: dict
-  sample: {backend: {revision: 4, version: 1.2.0, images: ["reg/backend@sha256:ab12"], replicas: 3, ready: 3, change_cause: ""}}
+  sample:
+    backend: {revision: 4, version: 1.2.0, images: ["reg/backend@sha256:ab12"], replicas: 3, ready: 3, change_cause: ""}
 objects:
   description: The live objects of O(backup_kinds), without status and server bookkeeping.
   returned: always
@@ -153,8 +156,12 @@ def argument_spec():
 
 def read(live, params):
     selector = params["selector"]
-    result = {"workloads": workloads_of(live.list("Deployment", selector) or [], params["components"]),
-              "objects": [], "secret_names": [], "missing_kinds": []}
+    result = {
+        "workloads": workloads_of(live.list("Deployment", selector) or [], params["components"]),
+        "objects": [],
+        "secret_names": [],
+        "missing_kinds": [],
+    }
     for kind in params["backup_kinds"]:
         items = live.list(kind, selector)
         if items is None:
@@ -173,8 +180,10 @@ def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     unknown = [kind for kind in module.params["backup_kinds"] if kind not in KINDS or kind == "Secret"]
     if unknown:
-        module.fail_json(msg="backup_kinds: %s not supported (known: %s; Secrets go through secret_names or "
-                             "include_secret_data)" % (", ".join(unknown), ", ".join(sorted(set(KINDS) - {"Secret"}))))
+        module.fail_json(
+            msg="backup_kinds: %s not supported (known: %s; Secrets go through secret_names or "
+            "include_secret_data)" % (", ".join(unknown), ", ".join(sorted(set(KINDS) - {"Secret"})))
+        )
     try:
         api_client = get_api_client(module).client.client
     except CoreException as exc:

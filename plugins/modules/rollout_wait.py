@@ -161,7 +161,8 @@ msg:
   description: What happened, in one line. On failure it names each failing workload and its cause.
   returned: always
   type: str
-  sample: "backend: ImagePullBackOff for image 127.0.0.1:5000/ia/backend:9.9.9 (pod backend-7d9f-x2x: Back-off pulling image ...)"
+  sample: "backend: ImagePullBackOff for image 127.0.0.1:5000/ia/backend:9.9.9
+    (pod backend-7d9f-x2x: Back-off pulling image ...)"
 failed_workloads:
   description:
     - Names of the workloads that failed or timed out. When the wait could not run (a missing workload,
@@ -376,8 +377,10 @@ def main():
     except WaitError as exc:
         module.fail_json(msg=redact_strings(str(exc), secrets), workloads=[], failed_workloads=exc.names)
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg=redact_strings("rollout_wait failed unexpectedly: %s" % exc, secrets),
-                         exception=redact_strings(traceback.format_exc(), secrets))
+        module.fail_json(
+            msg=redact_strings("rollout_wait failed unexpectedly: %s" % exc, secrets),
+            exception=redact_strings(traceback.format_exc(), secrets),
+        )
     finally:
         progress.close()
 

@@ -96,19 +96,12 @@ class Cluster:
         )
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
-                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
             )
         return proc
 
-    def kubectl_json(
-        self, *args: str, deployer: bool = False, timeout: float = 120
-    ) -> Any:
-        return json.loads(
-            self.kubectl_run(
-                *args, "-o", "json", deployer=deployer, timeout=timeout
-            ).stdout
-        )
+    def kubectl_json(self, *args: str, deployer: bool = False, timeout: float = 120) -> Any:
+        return json.loads(self.kubectl_run(*args, "-o", "json", deployer=deployer, timeout=timeout).stdout)
 
     def service_account_kubeconfig(
         self, namespace: str, service_account: str, path: Path, duration: str = "1h"
@@ -137,9 +130,7 @@ class Cluster:
         ]
         if namespace:
             args[0:0] = ["-n", namespace]
-        return self.kubectl_run(
-            *args, deployer=deployer, input=manifest, timeout=timeout
-        )
+        return self.kubectl_run(*args, deployer=deployer, input=manifest, timeout=timeout)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -181,8 +172,7 @@ def cluster() -> Cluster:
     )
     if up.returncode != 0:
         pytest.fail(
-            f"hack/local-cluster/cluster.sh up failed ({up.returncode}):\n"
-            f"{up.stdout[-4000:]}\n{up.stderr[-8000:]}",
+            f"hack/local-cluster/cluster.sh up failed ({up.returncode}):\n{up.stdout[-4000:]}\n{up.stderr[-8000:]}",
             pytrace=False,
         )
     info = _read_env(
@@ -328,9 +318,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest):
             time.sleep(0.5)
     yield name
     # Do not wait: the namespace controller finishes in the background.
-    cluster.kubectl_run(
-        "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
-    )
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 def _run_checked(cmd: list[str], timeout: float) -> None:
@@ -344,8 +332,7 @@ def _run_checked(cmd: list[str], timeout: float) -> None:
     )
     if done.returncode:
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({done.returncode}):\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
 
 
@@ -381,9 +368,7 @@ def backend_image(cluster: Cluster) -> str:
             if attempt == 2:
                 raise
             time.sleep(3)
-    print(
-        f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.0f} s"
-    )
+    print(f"\nbackend image {tag} built and pushed in {time.monotonic() - started:.0f} s")
     return tag
 
 
@@ -395,8 +380,10 @@ def registry_has(registry: str, repository: str, tag: str) -> bool:
     request = urllib.request.Request(
         f"http://{registry}/v2/{repository}/manifests/{tag}",
         method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, "
-                 "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"},
+        headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local registry
@@ -411,11 +398,22 @@ def build_demo_image(registry: str, repository: str, component: str, version: st
     runtime = "debian-nginx" if component == "frontend" else "debian-python"
     tag = f"{registry}/{repository}/{component}:{version}"
     _run_checked(
-        ["docker", "build", "-q",
-         "--build-arg", f"BUILD_IMAGE={base}/debian-python:bookworm",
-         "--build-arg", f"RUNTIME_IMAGE={base}/{runtime}:bookworm",
-         "--build-arg", f"APP_VERSION={version}", "--build-arg", "APP_COMMIT=tests",
-         "-t", tag, str(ROOT / "examples" / "demo-app" / component)],
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BUILD_IMAGE={base}/debian-python:bookworm",
+            "--build-arg",
+            f"RUNTIME_IMAGE={base}/{runtime}:bookworm",
+            "--build-arg",
+            f"APP_VERSION={version}",
+            "--build-arg",
+            "APP_COMMIT=tests",
+            "-t",
+            tag,
+            str(ROOT / "examples" / "demo-app" / component),
+        ],
         900,
     )
     _run_checked(["docker", "push", "-q", tag], 300)

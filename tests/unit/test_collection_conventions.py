@@ -1,4 +1,5 @@
 """Conventions every role and plugin keeps (DESIGN.md): checked here so a new role cannot skip them."""
+
 import ast
 from pathlib import Path
 
@@ -71,8 +72,13 @@ def test_every_task_has_a_name(role):
 @pytest.mark.parametrize("module", MODULES, ids=[m.stem for m in MODULES])
 def test_module_documents_itself(module):
     tree = ast.parse(module.read_text())
-    assigned = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
-                for target in node.targets if isinstance(target, ast.Name)}
+    assigned = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     for block in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
         assert block in assigned, f"{module.name} lacks {block}"
     documentation = yaml.safe_load(assigned["DOCUMENTATION"].value)

@@ -24,9 +24,7 @@ def role_default(role: str, name: str):
     [("staging", 300), ("production", 600)],  # the spec: 5-minute staging, 10-minute production rollout
 )
 def test_rollout_wait_matches_the_spec(environment, seconds):
-    configured = group_vars(environment).get(
-        "release_wait_timeout", role_default("release", "release_wait_timeout")
-    )
+    configured = group_vars(environment).get("release_wait_timeout", role_default("release", "release_wait_timeout"))
     assert configured == seconds
 
 

@@ -1,5 +1,6 @@
 """The security checks `make security` runs (hack/tools): secret scanning against .secrets.baseline and the license
 check of the runtime Python packages. Pure Python: detect-secrets' API and the decision functions, no CLI."""
+
 import json
 import random
 import string
@@ -29,7 +30,7 @@ def real_looking_secrets():
 
 def test_a_new_real_looking_secret_fails_the_scan(tmp_path):
     aws_key, token = real_looking_secrets()
-    (tmp_path / "settings.yml").write_text(f"aws_access_key_id: {aws_key}\napi_password: \"{token}\"\n")
+    (tmp_path / "settings.yml").write_text(f'aws_access_key_id: {aws_key}\napi_password: "{token}"\n')
     (tmp_path / "clean.yml").write_text("replicas: 3\nimage: registry.example.com/app@sha256:" + "0" * 64 + "\n")
     findings = secret_scan.new_secrets(["settings.yml", "clean.yml"], BASELINE, tmp_path)
     kinds = {kind for filename, _line, kind in findings if filename == "settings.yml"}
@@ -72,20 +73,39 @@ def test_the_scan_covers_the_tree_git_knows_and_not_the_ignored_files():
 ALLOWED = license_check.read_allowlist(ROOT / "hack" / "tools" / "license-allowlist.txt")
 
 
-@pytest.mark.parametrize("text", [
-    "MIT", "MIT License", "Apache Software License", "BSD-3-Clause",
-    "GNU General Public License v3 or later (GPLv3+)", "Mozilla Public License 2.0 (MPL 2.0)",
-    "Apache-2.0 OR BSD-3-Clause", "(Apache-2.0 OR BSD-2-Clause)", "MIT AND BSD-3-Clause",
-    "Apache Software License; BSD License",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MIT",
+        "MIT License",
+        "Apache Software License",
+        "BSD-3-Clause",
+        "GNU General Public License v3 or later (GPLv3+)",
+        "Mozilla Public License 2.0 (MPL 2.0)",
+        "Apache-2.0 OR BSD-3-Clause",
+        "(Apache-2.0 OR BSD-2-Clause)",
+        "MIT AND BSD-3-Clause",
+        "Apache Software License; BSD License",
+    ],
+)
 def test_licenses_compatible_with_gpl3_are_allowed(text):
     assert license_check.license_allowed(text, ALLOWED)
 
 
-@pytest.mark.parametrize("text", [
-    "", "UNKNOWN", "GPL-2.0-only", "SSPL-1.0", "Proprietary", "Commons Clause",
-    "MIT AND SSPL-1.0", "Apache Software License; Other/Proprietary License", "BUSL-1.1 OR Elastic-2.0",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "UNKNOWN",
+        "GPL-2.0-only",
+        "SSPL-1.0",
+        "Proprietary",
+        "Commons Clause",
+        "MIT AND SSPL-1.0",
+        "Apache Software License; Other/Proprietary License",
+        "BUSL-1.1 OR Elastic-2.0",
+    ],
+)
 def test_unknown_or_incompatible_licenses_fail(text):
     assert not license_check.license_allowed(text, ALLOWED)
 
@@ -102,12 +122,18 @@ def test_the_dependency_closure_follows_requirements_and_markers_not_extras():
     from packaging.requirements import Requirement
 
     requires = {
-        "app": ["lib>=1", "win-only; sys_platform == 'win32'", "extra-lib; extra == 'fancy'", "old; python_version < '3'"],
+        "app": [
+            "lib>=1",
+            "win-only; sys_platform == 'win32'",
+            "extra-lib; extra == 'fancy'",
+            "old; python_version < '3'",
+        ],
         "lib": ["base", "app"],  # a cycle
         "base": [],
     }
     names, missing = license_check.dependency_closure(
-        [Requirement("app>=1"), Requirement("absent")], requires.get, environment={"sys_platform": "linux"})
+        [Requirement("app>=1"), Requirement("absent")], requires.get, environment={"sys_platform": "linux"}
+    )
     assert names == {"app", "lib", "base"}
     assert missing == {"absent"}
 

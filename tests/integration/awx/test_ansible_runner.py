@@ -38,26 +38,18 @@ def bearer_token_credential(kubeconfig: Path, env_dir: Path) -> dict[str, str]:
     config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
     current = config.get("current-context") or config["contexts"][0]["name"]
     context = next(c["context"] for c in config["contexts"] if c["name"] == current)
-    cluster = next(
-        c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"]
-    )
+    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
     user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
-    token = (
-        user.get("token") or Path(user["tokenFile"]).read_text(encoding="utf-8").strip()
-    )
+    token = user.get("token") or Path(user["tokenFile"]).read_text(encoding="utf-8").strip()
     if "certificate-authority-data" in cluster:
         ca_pem = base64.b64decode(cluster["certificate-authority-data"]).decode()
     else:
         ca_pem = Path(cluster["certificate-authority"]).read_text(encoding="utf-8")
     env_dir.mkdir(parents=True, exist_ok=True)
-    ca_file = (
-        env_dir / "tmp_k8s_ca"
-    )  # AWX: tempfile.mkstemp(dir=<private_data_dir>/env), mode 0600
+    ca_file = env_dir / "tmp_k8s_ca"  # AWX: tempfile.mkstemp(dir=<private_data_dir>/env), mode 0600
     ca_file.write_text(ca_pem, encoding="utf-8")
     ca_file.chmod(0o600)
-    assert token and cluster["server"].startswith(
-        "https://"
-    ), "deployer kubeconfig without token or https server"
+    assert token and cluster["server"].startswith("https://"), "deployer kubeconfig without token or https server"
     return {
         "K8S_AUTH_HOST": cluster["server"],
         "K8S_AUTH_API_KEY": token,
@@ -92,8 +84,9 @@ def awx_inventory(root: Path, dest: Path, namespace: str) -> None:
 
     hosts.yml and group_vars come from inventories/local, with job-specific changes: no
     platform_kubeconfig (the credential's K8S_AUTH_* variables reach the cluster instead), the test's
-    namespace (made by the cluster admin, so namespace_create is false), its own image repositories (127.0.0.1:5000/<namespace>/<component>, so versions never
-    collide with the demo's), and ClusterIP Services (the local NodePorts belong to the demo).
+    namespace (made by the cluster admin, so namespace_create is false), its own image repositories
+    (127.0.0.1:5000/<namespace>/<component>, so versions never collide with the demo's), and ClusterIP Services
+    (the local NodePorts belong to the demo).
     """
     shutil.copytree(
         root / "inventories" / "local",
@@ -128,11 +121,7 @@ def awx_inventory(root: Path, dest: Path, namespace: str) -> None:
     data["app_image_registry"] = f"{REGISTRY}/{namespace}"
     for override in (data.get("app_component_overrides") or {}).values():
         if isinstance(override, dict) and "service" in override:
-            override["service"] = {
-                key: value
-                for key, value in override["service"].items()
-                if key != "node_port"
-            }
+            override["service"] = {key: value for key, value in override["service"].items() if key != "node_port"}
             override["service"]["type"] = "ClusterIP"
     main.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
@@ -155,9 +144,7 @@ class AwxJob:
         self.template_vars = template_vars
         self.runs = 0
 
-    def run(
-        self, playbook: str, answers: dict[str, str], monkeypatch: pytest.MonkeyPatch
-    ):
+    def run(self, playbook: str, answers: dict[str, str], monkeypatch: pytest.MonkeyPatch):
         self.runs += 1
         pdd = self.base / f"job{self.runs}"
         (pdd / "env").mkdir(parents=True)
@@ -165,9 +152,7 @@ class AwxJob:
         awx_inventory(self.root, pdd / "inventory", self.namespace)
         for value in answers.values():
             assert isinstance(value, (str, int)), "survey answers are strings (text, choices) or integers"
-        (pdd / "env" / "extravars").write_text(
-            json.dumps({**self.template_vars, **answers}), encoding="utf-8"
-        )
+        (pdd / "env" / "extravars").write_text(json.dumps({**self.template_vars, **answers}), encoding="utf-8")
         envvars = bearer_token_credential(self.kubeconfig, pdd / "env")
         (pdd / "env" / "envvars").write_text(json.dumps(envvars), encoding="utf-8")
         home = self.base / "home"
@@ -181,14 +166,10 @@ class AwxJob:
             f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         )
         started = time.monotonic()
-        runner = ansible_runner.run(
-            private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=600
-        )
+        runner = ansible_runner.run(private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=600)
         elapsed = time.monotonic() - started
         stdout = runner.stdout.read() if runner.stdout else ""
-        print(
-            f"\nansible-runner {playbook} {answers}: status={runner.status} rc={runner.rc} in {elapsed:.1f}s"
-        )
+        print(f"\nansible-runner {playbook} {answers}: status={runner.status} rc={runner.rc} in {elapsed:.1f}s")
         assert not (home / ".kube").exists()
         return runner, stdout, envvars
 
@@ -205,9 +186,7 @@ def awx_job(cluster, namespace, tmp_path):
         "awx_inventory_name": "Intelligent Agent | local",
         "awx_project_scm_branch": "main",
     }
-    return AwxJob(
-        cluster.root, tmp_path, cluster.deployer_kubeconfig, namespace, template_vars
-    )
+    return AwxJob(cluster.root, tmp_path, cluster.deployer_kubeconfig, namespace, template_vars)
 
 
 MANIFEST_TYPES = ", ".join(
@@ -219,56 +198,38 @@ MANIFEST_TYPES = ", ".join(
 
 
 def _registry_get(path: str, accept: str | None = None):
-    request = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{path}", headers={"Accept": accept} if accept else {}
-    )
-    with urllib.request.urlopen(
-        request, timeout=30
-    ) as response:  # noqa: S310 - local registry
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{path}", headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local registry
         return response.headers, json.loads(response.read())
 
 
 def registry_image(repository: str, reference: str) -> tuple[str, str]:
     """(digest, baked version label) of repository:reference in the local registry."""
-    headers, manifest = _registry_get(
-        f"{repository}/manifests/{reference}", MANIFEST_TYPES
-    )
-    unused_headers, config = _registry_get(
-        f"{repository}/blobs/{manifest['config']['digest']}"
-    )
+    headers, manifest = _registry_get(f"{repository}/manifests/{reference}", MANIFEST_TYPES)
+    unused_headers, config = _registry_get(f"{repository}/blobs/{manifest['config']['digest']}")
     labels = (config.get("config") or {}).get("Labels") or {}
-    return headers["Docker-Content-Digest"], labels.get(
-        "org.opencontainers.image.version", ""
-    )
+    return headers["Docker-Content-Digest"], labels.get("org.opencontainers.image.version", "")
 
 
 def assert_serving(cluster, namespace: str, version: str) -> dict[str, str]:
     """Every component runs `version`, by the digest the registry holds for that tag; returns the digests."""
     digests = {}
     for component in COMPONENTS.split(","):
-        deployment = cluster.kubectl_json(
-            "-n", namespace, "get", "deployment", component
-        )
+        deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", component)
         label = deployment["metadata"]["labels"].get("app.kubernetes.io/version")
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         tag_digest, baked = registry_image(f"{namespace}/{component}", version)
-        print(
-            f"{component}: label={label} image={image} registry {version}={tag_digest} baked={baked}"
-        )
+        print(f"{component}: label={label} image={image} registry {version}={tag_digest} baked={baked}")
         assert label == version, f"{component} is labelled {label}, expected {version}"
-        assert image.endswith(
-            f"@{tag_digest}"
-        ), f"{component} runs {image}, but the registry's {namespace}/{component}:{version} is {tag_digest}"
-        assert (
-            baked == version
-        ), f"{namespace}/{component}:{version} holds an image built for version {baked}"
+        assert image.endswith(f"@{tag_digest}"), (
+            f"{component} runs {image}, but the registry's {namespace}/{component}:{version} is {tag_digest}"
+        )
+        assert baked == version, f"{namespace}/{component}:{version} holds an image built for version {baked}"
         digests[component] = tag_digest
     return digests
 
 
-def test_deploy_then_rollback_through_ansible_runner(
-    awx_job, cluster, namespace, monkeypatch
-):
+def test_deploy_then_rollback_through_ansible_runner(awx_job, cluster, namespace, monkeypatch):
     started = time.monotonic()
     runner, stdout, envvars = awx_job.run(
         "playbooks/deploy.yml",
@@ -280,9 +241,7 @@ def test_deploy_then_rollback_through_ansible_runner(
         monkeypatch,
     )
     assert runner.status == "successful", stdout[-6000:]
-    assert (
-        envvars["K8S_AUTH_API_KEY"] not in stdout
-    ), "the bearer token leaked into the job output"
+    assert envvars["K8S_AUTH_API_KEY"] not in stdout, "the bearer token leaked into the job output"
     first = assert_serving(cluster, namespace, "1.0.0")
 
     # A second version from the same commit must be a new image, deployed by its own digest.
@@ -297,9 +256,7 @@ def test_deploy_then_rollback_through_ansible_runner(
     )
     assert runner.status == "successful", stdout[-6000:]
     second = assert_serving(cluster, namespace, "1.0.1")
-    assert all(
-        first[name] != second[name] for name in first
-    ), f"1.0.1 reuses 1.0.0's images: {first} {second}"
+    assert all(first[name] != second[name] for name in first), f"1.0.1 reuses 1.0.0's images: {first} {second}"
 
     runner, stdout, unused_envvars = awx_job.run(
         "playbooks/rollback.yml",
@@ -316,25 +273,17 @@ def test_deploy_then_rollback_through_ansible_runner(
     assert runner.status == "successful", stdout[-6000:]
     for expected in ("1.0.0", "1.0.1", "awx-test-operator"):
         assert expected in stdout, f"the history does not mention {expected}:\n{stdout[-4000:]}"
-    print(
-        f"AWX-style deploy 1.0.0, deploy 1.0.1, rollback to 1.0.0: {time.monotonic() - started:.1f}s"
-    )
+    print(f"AWX-style deploy 1.0.0, deploy 1.0.1, rollback to 1.0.0: {time.monotonic() - started:.1f}s")
 
 
-def test_deploy_without_a_version_answer_fails_naming_it(
-    awx_job, cluster, namespace, monkeypatch
-):
+def test_deploy_without_a_version_answer_fails_naming_it(awx_job, cluster, namespace, monkeypatch):
     runner, stdout, unused_envvars = awx_job.run(
         "playbooks/deploy.yml",
         {"platform_components": COMPONENTS, "image_build": "false"},
         monkeypatch,
     )
     assert runner.status == "failed"
-    failures = [
-        event["event_data"]
-        for event in runner.events
-        if event.get("event") == "runner_on_failed"
-    ]
+    failures = [event["event_data"] for event in runner.events if event.get("event") == "runner_on_failed"]
     assert failures, stdout[-4000:]
     message = str(failures[0].get("res", {}).get("msg", ""))
     print(f"failed task: {failures[0].get('task')}: {message}")

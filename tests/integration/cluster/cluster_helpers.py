@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0
-) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
     """Poll PREDICATE until it returns something truthy; fail after TIMEOUT s."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -20,9 +19,7 @@ def wait_until(
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}"
-            )
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
         time.sleep(interval)
 
 
@@ -84,9 +81,7 @@ def is_available(dep: dict[str, Any], replicas: int) -> bool:
     )
 
 
-def wait_available(
-    cluster, namespace: str, name: str, replicas: int, timeout: float = 180
-) -> dict[str, Any]:
+def wait_available(cluster, namespace: str, name: str, replicas: int, timeout: float = 180) -> dict[str, Any]:
     """Wait until the Deployment's rollout is complete; return its final state."""
 
     def check():
@@ -101,9 +96,7 @@ def wait_available(
 
 
 def pods(cluster, namespace: str, app: str) -> list[dict[str, Any]]:
-    return cluster.kubectl_json("-n", namespace, "get", "pods", "-l", f"app={app}")[
-        "items"
-    ]
+    return cluster.kubectl_json("-n", namespace, "get", "pods", "-l", f"app={app}")["items"]
 
 
 def waiting_reasons(pod_list: list[dict[str, Any]]) -> set[str]:
@@ -128,9 +121,7 @@ def _docker(*args: str, cwd: Path | None = None, timeout: float = 300) -> str:
         check=False,
     )
     if proc.returncode != 0:
-        raise AssertionError(
-            f"docker {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-        )
+        raise AssertionError(f"docker {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from cluster_helpers import build_and_push
 
 BUSYBOX = "/bin/busybox"

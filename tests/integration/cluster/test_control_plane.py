@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+
 from cluster_helpers import (
     deployment,
     deployment_status,
@@ -29,16 +30,12 @@ def test_server_version_is_the_pinned_release(cluster):
 
 
 def _ready(node):
-    conds = {
-        c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])
-    }
+    conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
     return conds.get("Ready") == "True"
 
 
 def test_all_nodes_ready_with_label_and_taint_scheme(cluster):
-    nodes = {
-        n["metadata"]["name"]: n for n in cluster.kubectl_json("get", "nodes")["items"]
-    }
+    nodes = {n["metadata"]["name"]: n for n in cluster.kubectl_json("get", "nodes")["items"]}
     assert set(cluster.kwok_nodes) <= set(nodes), sorted(nodes)
     assert len(cluster.kwok_nodes) >= 1
     for name in cluster.kwok_nodes:
@@ -76,12 +73,8 @@ def test_three_replicas_become_available_within_60s(cluster, namespace):
 
 
 def _replicasets(cluster, namespace, app):
-    items = cluster.kubectl_json(
-        "-n", namespace, "get", "replicasets", "-l", f"app={app}"
-    )["items"]
-    return {
-        rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs for rs in items
-    }
+    items = cluster.kubectl_json("-n", namespace, "get", "replicasets", "-l", f"app={app}")["items"]
+    return {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs for rs in items}
 
 
 def _rollout_status(cluster, namespace, name):
@@ -100,20 +93,13 @@ def test_image_change_creates_revision_and_rollout_undo_restores_it(cluster, nam
     first, second = "registry.invalid/web:1", "registry.invalid/web:2"
     cluster.apply(deployment(cluster, "web", first, replicas=3, kwok=True), namespace)
     _rollout_status(cluster, namespace, "web")
-    cluster.kubectl_run(
-        "-n", namespace, "set", "image", "deployment/web", f"main={second}"
-    )
+    cluster.kubectl_run("-n", namespace, "set", "image", "deployment/web", f"main={second}")
     _rollout_status(cluster, namespace, "web")
 
     rs = _replicasets(cluster, namespace, "web")
     assert set(rs) == {first, second}
-    assert (
-        rs[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
-    )
-    assert (
-        rs[second]["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-        == "2"
-    )
+    assert rs[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    assert rs[second]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     assert rs[first]["spec"]["replicas"] == 0
     assert rs[second]["spec"]["replicas"] == 3
 
@@ -126,9 +112,7 @@ def test_image_change_creates_revision_and_rollout_undo_restores_it(cluster, nam
     # The first ReplicaSet is brought back (same pod-template-hash) as revision 3.
     assert set(rs) == {first, second}
     assert rs[first]["spec"]["replicas"] == 3
-    assert (
-        rs[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
-    )
+    assert rs[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
     assert rs[second]["spec"]["replicas"] == 0
 
 
@@ -150,13 +134,9 @@ def test_image_change_creates_revision_and_rollout_undo_restores_it(cluster, nam
     ],
     ids=["annotation-pull", "annotation-crash", "image-pull", "image-crash"],
 )
-def test_deployment_marked_to_fail_never_becomes_available(
-    cluster, namespace, marker, image, reason
-):
+def test_deployment_marked_to_fail_never_becomes_available(cluster, namespace, marker, image, reason):
     cluster.apply(
-        deployment(
-            cluster, "broken", image, replicas=2, kwok=True, pod_annotations=marker
-        ),
+        deployment(cluster, "broken", image, replicas=2, kwok=True, pod_annotations=marker),
         namespace,
     )
     wait_until(
@@ -172,9 +152,7 @@ def test_deployment_marked_to_fail_never_becomes_available(
         pod_list = pods(cluster, namespace, "broken")
         assert pod_list
         assert all(
-            cs.get("ready") is False
-            for p in pod_list
-            for cs in p.get("status", {}).get("containerStatuses", [])
+            cs.get("ready") is False for p in pod_list for cs in p.get("status", {}).get("containerStatuses", [])
         )
         time.sleep(1)
     assert waiting_reasons(pods(cluster, namespace, "broken")) == {reason}
@@ -196,9 +174,7 @@ def test_deployer_kubeconfig_is_least_privilege(cluster, namespace):
 
     # And it really deploys with it.
     cluster.apply(
-        deployment(
-            cluster, "by-deployer", "registry.invalid/web:1", replicas=1, kwok=True
-        ),
+        deployment(cluster, "by-deployer", "registry.invalid/web:1", replicas=1, kwok=True),
         namespace,
         deployer=True,
     )

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-CLUSTER_SH = (
-    Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
-)
+CLUSTER_SH = Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
 POD_BRIDGE_RULES = (["-i", "cni0", "-j", "ACCEPT"], ["-o", "cni0", "-j", "ACCEPT"])
 
 
@@ -90,7 +88,5 @@ def test_up_names_the_broken_hop_then_repairs_it(cluster, repaired_afterwards):
         "host -> NodePort",
     ):
         assert f"data path: {hop}" in repaired.stderr, repaired.stderr[-3000:]
-    status = subprocess.run(
-        [str(CLUSTER_SH), "status"], capture_output=True, text=True, check=False
-    )
+    status = subprocess.run([str(CLUSTER_SH), "status"], capture_output=True, text=True, check=False)
     assert status.returncode == 0, status.stdout

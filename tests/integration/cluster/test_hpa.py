@@ -17,6 +17,7 @@ import json
 import time
 
 import pytest
+
 from cluster_helpers import deployment, wait_available, wait_until
 
 METRICS_API = "/apis/metrics.k8s.io/v1beta1"
@@ -51,9 +52,7 @@ def metrics_api(cluster):
     if not cluster.real_node:
         pytest.fail("the local cluster runs without its real node (REAL_NODE=0)")
     apiservice = cluster.kubectl_json("get", "apiservice", "v1beta1.metrics.k8s.io")
-    available = {
-        c["type"]: c["status"] for c in apiservice["status"].get("conditions", [])
-    }
+    available = {c["type"]: c["status"] for c in apiservice["status"].get("conditions", [])}
     assert available.get("Available") == "True", apiservice["status"]
     assert apiservice["spec"]["service"] == {
         "name": "metrics-server",
@@ -88,23 +87,17 @@ def test_kubectl_top_reports_real_usage(cluster, namespace):
         },
         pod_spec={"terminationGracePeriodSeconds": 0},
     )
-    simulated = deployment(
-        cluster, "simulated", f"{cluster.registry}/pause:3.10", kwok=True
-    )
+    simulated = deployment(cluster, "simulated", f"{cluster.registry}/pause:3.10", kwok=True)
     cluster.apply([burner, simulated], namespace=namespace)
     wait_available(cluster, namespace, "burner", 1, timeout=120)
     wait_available(cluster, namespace, "simulated", 1, timeout=60)
-    pod = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", "app=burner")[
-        "items"
-    ][0]["metadata"]["name"]
+    pod = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", "app=burner")["items"][0]["metadata"]["name"]
     started = time.monotonic()
 
     def pod_metrics():
         return raw(cluster, f"{METRICS_API}/namespaces/{namespace}/pods/{pod}")
 
-    metrics = wait_until(
-        pod_metrics, timeout=90, what=f"metrics of pod {pod}", interval=2
-    )
+    metrics = wait_until(pod_metrics, timeout=90, what=f"metrics of pod {pod}", interval=2)
     waited = time.monotonic() - started
     usage = metrics["containers"][0]["usage"]
     cpu, mem = cpu_millicores(usage["cpu"]), memory_bytes(usage["memory"])
@@ -123,9 +116,9 @@ def test_kubectl_top_reports_real_usage(cluster, namespace):
     assert node_row[0] == cluster.real_node
     assert int(node_row[1].rstrip("m")) >= 30, top_node
     # A pod on a kwok node has no metrics (no kubelet there; metrics-server scrapes the real node only).
-    sim_pod = cluster.kubectl_json(
-        "-n", namespace, "get", "pods", "-l", "app=simulated"
-    )["items"][0]["metadata"]["name"]
+    sim_pod = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", "app=simulated")["items"][0]["metadata"][
+        "name"
+    ]
     assert raw(cluster, f"{METRICS_API}/namespaces/{namespace}/pods/{sim_pod}") is None
     listed = raw(cluster, f"{METRICS_API}/namespaces/{namespace}/pods")
     assert [p["metadata"]["name"] for p in listed["items"]] == [pod], listed
@@ -185,9 +178,7 @@ def backend_objects(cluster, image: str) -> list[dict]:
                 # The default is 300 s (--horizontal-pod-autoscaler-downscale-stabilization).
                 "scaleDown": {
                     "stabilizationWindowSeconds": 15,
-                    "policies": [
-                        {"type": "Percent", "value": 100, "periodSeconds": 15}
-                    ],
+                    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
                 },
             },
         },
@@ -232,9 +223,7 @@ def test_hpa_scales_demo_backend_under_load(cluster, namespace, backend_image):
     wait_available(cluster, namespace, "backend", 1, timeout=120)
     # The HPA computes from real metrics before the load starts (idle: far below the target).
     idle = wait_until(
-        lambda: (s := hpa_state(cluster, namespace))["active"] == "True"
-        and s["cpu"] is not None
-        and s,
+        lambda: (s := hpa_state(cluster, namespace))["active"] == "True" and s["cpu"] is not None and s,
         timeout=90,
         what="the HPA to read the backend's CPU",
         interval=2,
@@ -250,35 +239,29 @@ def test_hpa_scales_demo_backend_under_load(cluster, namespace, backend_image):
         s = hpa_state(cluster, namespace)
         return s["desired"] >= 2 and s
 
-    up = wait_until(
-        scaled_up, timeout=150, what="the HPA to scale the backend up", interval=1
-    )
+    up = wait_until(scaled_up, timeout=150, what="the HPA to scale the backend up", interval=1)
     scale_up_s = time.monotonic() - load_started
     print(f"scaled up {scale_up_s:.0f} s after the load started: {up}")
     # The new replicas really run on the real node (the HPA may still raise the count meanwhile).
     wait_until(
-        lambda: cluster.kubectl_json("-n", namespace, "get", "deployment", "backend")[
-            "status"
-        ].get("availableReplicas", 0)
-        >= 2,
+        lambda: (
+            cluster.kubectl_json("-n", namespace, "get", "deployment", "backend")["status"].get("availableReplicas", 0)
+            >= 2
+        ),
         timeout=120,
         what="2 available backend replicas",
     )
     top = cluster.kubectl_run("-n", namespace, "top", "pods").stdout
     print(top)
 
-    cluster.kubectl_run(
-        "-n", namespace, "delete", "deployment", "load", "--cascade=foreground"
-    )
+    cluster.kubectl_run("-n", namespace, "delete", "deployment", "load", "--cascade=foreground")
     load_stopped = time.monotonic()
 
     def scaled_down():
         s = hpa_state(cluster, namespace)
         return s["desired"] == 1 and s["current"] == 1 and s
 
-    down = wait_until(
-        scaled_down, timeout=150, what="the HPA to scale the backend down", interval=1
-    )
+    down = wait_until(scaled_down, timeout=150, what="the HPA to scale the backend down", interval=1)
     scale_down_s = time.monotonic() - load_stopped
     print(f"scaled down {scale_down_s:.0f} s after the load stopped: {down}")
     wait_available(cluster, namespace, "backend", 1, timeout=60)
@@ -296,7 +279,5 @@ def test_hpa_scales_demo_backend_under_load(cluster, namespace, backend_image):
     print(events)
     assert (
         "SuccessfulRescale"
-        in cluster.kubectl_run(
-            "-n", namespace, "get", "events", "-o", "jsonpath={.items[*].reason}"
-        ).stdout
+        in cluster.kubectl_run("-n", namespace, "get", "events", "-o", "jsonpath={.items[*].reason}").stdout
     )

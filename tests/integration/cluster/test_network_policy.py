@@ -81,9 +81,7 @@ def server_pod(cluster, name="server"):
         f" && /bin/busybox httpd -p {OTHER_PORT} -h /www"
         f" && exec /bin/busybox httpd -f -p {ALLOWED_PORT} -h /www"
     )
-    return _pod(
-        cluster, name, {"app": name}, ["/bin/busybox", "sh", "-c", script], ALLOWED_PORT
-    )
+    return _pod(cluster, name, {"app": name}, ["/bin/busybox", "sh", "-c", script], ALLOWED_PORT)
 
 
 def client_pod(cluster, name, labels):
@@ -130,17 +128,11 @@ def other_namespace(cluster):
         }
     )
     deadline = time.monotonic() + 60
-    while cluster.kubectl_run(
-        "-n", name, "get", "serviceaccount", "default", check=False
-    ).returncode:
-        assert (
-            time.monotonic() < deadline
-        ), f"ServiceAccount {name}/default not created within 60 s"
+    while cluster.kubectl_run("-n", name, "get", "serviceaccount", "default", check=False).returncode:
+        assert time.monotonic() < deadline, f"ServiceAccount {name}/default not created within 60 s"
         time.sleep(0.5)
     yield name
-    cluster.kubectl_run(
-        "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
-    )
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 # --- probes ----------------------------------------------------------------------------------
@@ -170,9 +162,7 @@ def in_pod(cluster, namespace, pod, command):
         if sep and code.strip().isdigit():
             return int(code), out
         if attempt == 3:
-            raise AssertionError(
-                f"kubectl exec {pod} failed 3 times: {proc.stderr.strip()}"
-            )
+            raise AssertionError(f"kubectl exec {pod} failed 3 times: {proc.stderr.strip()}")
         time.sleep(0.5)
     return None
 
@@ -206,9 +196,7 @@ def resolves(cluster, namespace, client):
 def host_fetch(ip, port):
     """True if the host (not subject to the pods' policies) gets MARKER from the pod."""
     try:
-        with urllib.request.urlopen(
-            f"http://{ip}:{port}/", timeout=5
-        ) as resp:  # noqa: S310 - pod IP
+        with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=5) as resp:  # noqa: S310 - pod IP
             return resp.read().decode().strip() == MARKER
     except OSError:
         return False
@@ -236,9 +224,7 @@ def settle(probe, want, what):
             return missed, before, began
         missed, before = missed + 1, began
         if began > ENFORCE_TIMEOUT:
-            raise AssertionError(
-                f"{what}: still {not want} {began:.1f} s after the policy was applied"
-            )
+            raise AssertionError(f"{what}: still {not want} {began:.1f} s after the policy was applied")
         time.sleep(0.05)
 
 
@@ -258,9 +244,7 @@ def timed_change(cluster, namespace, change, probe, want, what, report):
     assert probe() != want, f"{what}: already so before the change"
     overhead = exec_overhead(cluster, namespace, "client")
     change()
-    report(
-        f"{what}: {timing(settle(probe, want, what), overhead)} (the change returned at 0)"
-    )
+    report(f"{what}: {timing(settle(probe, want, what), overhead)} (the change returned at 0)")
 
 
 def apply_and_time(cluster, namespace, manifests, probe, want, what, report):
@@ -289,16 +273,10 @@ def test_enforcer_sees_pod_traffic_before_the_pod_bridge_accepts():
         timeout=30,
     ).stdout.splitlines()
     jumps = [i for i, r in enumerate(rules) if r.endswith("-j KUBE-ROUTER-FORWARD")]
-    accepts = [
-        i
-        for i, r in enumerate(rules)
-        if r in ("-A FORWARD -i cni0 -j ACCEPT", "-A FORWARD -o cni0 -j ACCEPT")
-    ]
+    accepts = [i for i, r in enumerate(rules) if r in ("-A FORWARD -i cni0 -j ACCEPT", "-A FORWARD -o cni0 -j ACCEPT")]
     assert jumps, f"no jump to KUBE-ROUTER-FORWARD in FORWARD: {rules}"
     assert len(accepts) == 2, f"the pod bridge's FORWARD accepts are missing: {rules}"
-    assert jumps[0] < min(
-        accepts
-    ), f"the cni0 accepts come before kube-router's jump: {rules}"
+    assert jumps[0] < min(accepts), f"the cni0 accepts come before kube-router's jump: {rules}"
 
 
 def test_default_deny_ingress_blocks_pod_to_pod(cluster, namespace, report):
@@ -308,13 +286,9 @@ def test_default_deny_ingress_blocks_pod_to_pod(cluster, namespace, report):
         [server_pod(cluster), client_pod(cluster, "client", {"role": "client"})],
     )
     ip = pod_ip(cluster, namespace, "server")
-    assert fetch(
-        cluster, namespace, "client", ip, ALLOWED_PORT
-    ), "client -> server fails before any policy"
+    assert fetch(cluster, namespace, "client", ip, ALLOWED_PORT), "client -> server fails before any policy"
 
-    deny = policy(
-        "default-deny-ingress", {"podSelector": {}, "policyTypes": ["Ingress"]}
-    )
+    deny = policy("default-deny-ingress", {"podSelector": {}, "policyTypes": ["Ingress"]})
     apply_and_time(
         cluster,
         namespace,
@@ -326,16 +300,12 @@ def test_default_deny_ingress_blocks_pod_to_pod(cluster, namespace, report):
     )
     # The server still answers the host: the block is the policy's, not a dead server.
     assert host_fetch(ip, ALLOWED_PORT), "the server stopped answering the host too"
-    assert not fetch(
-        cluster, namespace, "client", ip, ALLOWED_PORT
-    ), "the block did not hold"
+    assert not fetch(cluster, namespace, "client", ip, ALLOWED_PORT), "the block did not hold"
 
     timed_change(
         cluster,
         namespace,
-        lambda: cluster.kubectl_run(
-            "-n", namespace, "delete", "networkpolicy", "default-deny-ingress"
-        ),
+        lambda: cluster.kubectl_run("-n", namespace, "delete", "networkpolicy", "default-deny-ingress"),
         lambda: fetch(cluster, namespace, "client", ip, ALLOWED_PORT),
         True,
         "deleting the policy lets client -> server through again",
@@ -343,9 +313,7 @@ def test_default_deny_ingress_blocks_pod_to_pod(cluster, namespace, report):
     )
 
 
-def test_allow_rule_admits_only_selected_pods_on_the_allowed_port(
-    cluster, namespace, other_namespace, report
-):
+def test_allow_rule_admits_only_selected_pods_on_the_allowed_port(cluster, namespace, other_namespace, report):
     start_pods(
         cluster,
         namespace,
@@ -355,9 +323,7 @@ def test_allow_rule_admits_only_selected_pods_on_the_allowed_port(
             client_pod(cluster, "stranger", {"role": "other"}),
         ],
     )
-    start_pods(
-        cluster, other_namespace, [client_pod(cluster, "peer", {"role": "client"})]
-    )
+    start_pods(cluster, other_namespace, [client_pod(cluster, "peer", {"role": "client"})])
     ip = pod_ip(cluster, namespace, "server")
 
     def client():
@@ -398,21 +364,15 @@ def test_allow_rule_admits_only_selected_pods_on_the_allowed_port(
         "podSelector + port allow admits client -> server",
         report,
     )
-    assert not fetch(
-        cluster, namespace, "client", ip, OTHER_PORT
-    ), f"port {OTHER_PORT} was not allowed"
-    assert not fetch(
-        cluster, namespace, "stranger", ip, ALLOWED_PORT
-    ), "a pod without role=client got in"
+    assert not fetch(cluster, namespace, "client", ip, OTHER_PORT), f"port {OTHER_PORT} was not allowed"
+    assert not fetch(cluster, namespace, "stranger", ip, ALLOWED_PORT), "a pod without role=client got in"
     assert not peer(), "a podSelector-only peer admitted a pod of another namespace"
     assert host_fetch(ip, OTHER_PORT), f"the server's port {OTHER_PORT} is not up"
 
     # namespaceSelector + podSelector peer: role=client pods of the other namespace.
     allow["ingress"][0]["from"].append(
         {
-            "namespaceSelector": {
-                "matchLabels": {"kubernetes.io/metadata.name": other_namespace}
-            },
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": other_namespace}},
             "podSelector": {"matchLabels": {"role": "client"}},
         }
     )
@@ -426,12 +386,8 @@ def test_allow_rule_admits_only_selected_pods_on_the_allowed_port(
         report,
     )
     assert client(), "the same-namespace client lost its access"
-    assert not fetch(
-        cluster, namespace, "stranger", ip, ALLOWED_PORT
-    ), "a pod without role=client got in"
-    assert not fetch(
-        cluster, other_namespace, "peer", ip, OTHER_PORT
-    ), f"port {OTHER_PORT} was not allowed"
+    assert not fetch(cluster, namespace, "stranger", ip, ALLOWED_PORT), "a pod without role=client got in"
+    assert not fetch(cluster, other_namespace, "peer", ip, OTHER_PORT), f"port {OTHER_PORT} was not allowed"
 
 
 def test_egress_rules_are_honoured(cluster, namespace, report):
@@ -448,9 +404,7 @@ def test_egress_rules_are_honoured(cluster, namespace, report):
     def dns():
         return resolves(cluster, namespace, "client")
 
-    assert (
-        to_server() and dns()
-    ), "client -> server or client -> DNS fails before any policy"
+    assert to_server() and dns(), "client -> server or client -> DNS fails before any policy"
 
     egress = {
         "podSelector": {"matchLabels": {"role": "client"}},
@@ -490,9 +444,7 @@ def test_egress_rules_are_honoured(cluster, namespace, report):
 
     # DNS egress as the collection's namespace role writes it (roles/namespace allow-dns-egress):
     # ports 53 to anywhere. kube-dns is CoreDNS on the host, so a pod selector could not name it.
-    egress["egress"].append(
-        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
-    )
+    egress["egress"].append({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
     apply_and_time(
         cluster,
         namespace,

@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
+
 from cluster_helpers import (
     deployment,
     deployment_status,
@@ -37,9 +38,7 @@ def http_server(cluster, name, image, replicas=1, **kwargs):
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
     }
     container.update(kwargs.pop("container", {}))
-    return deployment(
-        cluster, name, image, replicas=replicas, container=container, **kwargs
-    )
+    return deployment(cluster, name, image, replicas=replicas, container=container, **kwargs)
 
 
 def node_port_service(name):
@@ -57,9 +56,7 @@ def node_port_service(name):
 
 def get(url, timeout=5.0):
     req = urllib.request.Request(url, headers={"Connection": "close"})
-    with urllib.request.urlopen(
-        req, timeout=timeout
-    ) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
         return resp.status, resp.read().decode()
 
 
@@ -76,9 +73,7 @@ def answers(url, expected):
     return status == 200 and expected in body
 
 
-def test_http_server_runs_on_real_node_and_answers_via_node_port(
-    cluster, namespace, http_images
-):
+def test_http_server_runs_on_real_node_and_answers_via_node_port(cluster, namespace, http_images):
     cluster.apply(
         [
             http_server(cluster, "web", http_images.v1, replicas=2),
@@ -98,17 +93,13 @@ def test_http_server_runs_on_real_node_and_answers_via_node_port(
 
     url = f"http://127.0.0.1:{node_port(cluster, namespace, 'web')}/"
     # kube-proxy programs the rules within a few seconds of the endpoints.
-    wait_until(
-        lambda: answers(url, "hello from v1"), timeout=60, what=f"{url} to answer"
-    )
+    wait_until(lambda: answers(url, "hello from v1"), timeout=60, what=f"{url} to answer")
     status, body = get(url)
     assert status == 200
     assert body == "hello from v1\n"
 
 
-def test_pods_resolve_service_names_through_cluster_dns(
-    cluster, namespace, http_images
-):
+def test_pods_resolve_service_names_through_cluster_dns(cluster, namespace, http_images):
     cluster.apply(
         [http_server(cluster, "web", http_images.v1), node_port_service("web")],
         namespace,
@@ -116,9 +107,7 @@ def test_pods_resolve_service_names_through_cluster_dns(
     wait_available(cluster, namespace, "web", 1)
     (pod,) = pods(cluster, namespace, "web")
     name = pod["metadata"]["name"]
-    cluster_ip = cluster.kubectl_json("-n", namespace, "get", "service", "web")["spec"][
-        "clusterIP"
-    ]
+    cluster_ip = cluster.kubectl_json("-n", namespace, "get", "service", "web")["spec"]["clusterIP"]
     fqdn = f"web.{namespace}.svc.cluster.local"
 
     def in_pod(script):
@@ -158,43 +147,33 @@ def test_pods_resolve_service_names_through_cluster_dns(
         assert body.endswith("hello from v1\n")
 
 
-def test_missing_image_tag_yields_real_image_pull_backoff(
-    cluster, namespace, http_images
-):
+def test_missing_image_tag_yields_real_image_pull_backoff(cluster, namespace, http_images):
     missing = f"{http_images.repo}:does-not-exist"
     cluster.apply(http_server(cluster, "nopull", missing), namespace)
     # The kubelet reports ErrImagePull first, then ImagePullBackOff between retries.
     wait_until(
-        lambda: waiting_reasons(pods(cluster, namespace, "nopull"))
-        & {"ErrImagePull", "ImagePullBackOff"},
+        lambda: waiting_reasons(pods(cluster, namespace, "nopull")) & {"ErrImagePull", "ImagePullBackOff"},
         timeout=120,
         what="ErrImagePull/ImagePullBackOff",
     )
     wait_until(
-        lambda: "ImagePullBackOff"
-        in waiting_reasons(pods(cluster, namespace, "nopull")),
+        lambda: "ImagePullBackOff" in waiting_reasons(pods(cluster, namespace, "nopull")),
         timeout=180,
         what="ImagePullBackOff",
     )
     events = cluster.kubectl_json("-n", namespace, "get", "events")["items"]
-    assert any(
-        e.get("reason") == "Failed" and missing in e.get("message", "") for e in events
-    )
+    assert any(e.get("reason") == "Failed" and missing in e.get("message", "") for e in events)
     dep = deployment_status(cluster, namespace, "nopull")
     assert dep["status"].get("availableReplicas", 0) == 0
 
 
-def test_exiting_process_yields_real_crash_loop_backoff(
-    cluster, namespace, http_images
-):
+def test_exiting_process_yields_real_crash_loop_backoff(cluster, namespace, http_images):
     cluster.apply(
         http_server(
             cluster,
             "crasher",
             http_images.v1,
-            container={
-                "command": ["/bin/busybox", "sh", "-c", "echo starting; exit 3"]
-            },
+            container={"command": ["/bin/busybox", "sh", "-c", "echo starting; exit 3"]},
         ),
         namespace,
     )
@@ -204,10 +183,7 @@ def test_exiting_process_yields_real_crash_loop_backoff(
             for cs in pod.get("status", {}).get("containerStatuses", []) or []:
                 waiting = cs.get("state", {}).get("waiting", {})
                 last = cs.get("lastState", {}).get("terminated", {})
-                if (
-                    waiting.get("reason") == "CrashLoopBackOff"
-                    and last.get("exitCode") == 3
-                ):
+                if waiting.get("reason") == "CrashLoopBackOff" and last.get("exitCode") == 3:
                     return cs
         return None
 
@@ -216,9 +192,7 @@ def test_exiting_process_yields_real_crash_loop_backoff(
     assert cs["ready"] is False
     # The kubelet serves the crashed container's log through the apiserver.
     (pod,) = pods(cluster, namespace, "crasher")
-    logs = cluster.kubectl_run(
-        "-n", namespace, "logs", pod["metadata"]["name"], "--previous"
-    )
+    logs = cluster.kubectl_run("-n", namespace, "logs", pod["metadata"]["name"], "--previous")
     assert "starting" in logs.stdout
     dep = deployment_status(cluster, namespace, "crasher")
     assert dep["status"].get("availableReplicas", 0) == 0
@@ -231,9 +205,7 @@ class LoadResult:
     bodies: dict[str, int] = field(default_factory=dict)
 
 
-def _load(
-    url: str, rate: float, stop: threading.Event, deadline: float, result: LoadResult
-) -> None:
+def _load(url: str, rate: float, stop: threading.Event, deadline: float, result: LoadResult) -> None:
     """Send `rate` requests/s (one connection each) until stop or deadline."""
     interval = 1.0 / rate
     next_at = time.monotonic()
@@ -272,9 +244,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, namespace, http_ima
     cluster.apply([manifest, node_port_service("web")], namespace)
     wait_available(cluster, namespace, "web", 2)
     url = f"http://127.0.0.1:{node_port(cluster, namespace, 'web')}/"
-    wait_until(
-        lambda: answers(url, "hello from v1"), timeout=60, what=f"{url} to answer"
-    )
+    wait_until(lambda: answers(url, "hello from v1"), timeout=60, what=f"{url} to answer")
     # Every endpoint must be programmed before the measurement starts.
     for _attempt in range(10):
         assert answers(url, "hello from v1")
@@ -289,9 +259,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, namespace, http_ima
     loader.start()
     try:
         time.sleep(2)
-        cluster.kubectl_run(
-            "-n", namespace, "set", "image", "deployment/web", f"main={http_images.v2}"
-        )
+        cluster.kubectl_run("-n", namespace, "set", "image", "deployment/web", f"main={http_images.v2}")
         cluster.kubectl_run(
             "-n",
             namespace,
@@ -312,9 +280,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, namespace, http_ima
         stop.set()
         loader.join(timeout=30)
 
-    assert (
-        result.failures == []
-    ), f"{len(result.failures)} failed of {result.ok + len(result.failures)}"
+    assert result.failures == [], f"{len(result.failures)} failed of {result.ok + len(result.failures)}"
     assert result.ok >= 100, result
     assert result.bodies.get("hello from v1", 0) > 0
     assert result.bodies.get("hello from v2", 0) > 0

@@ -19,9 +19,7 @@ def _catalog(registry):
     """All repositories, following the registry's pagination (at most 1000 a page)."""
     repos, last = [], ""
     while True:
-        page = _get_json(f"http://{registry}/v2/_catalog?n=1000&last={last}")[
-            "repositories"
-        ]
+        page = _get_json(f"http://{registry}/v2/_catalog?n=1000&last={last}")["repositories"]
         repos += page
         if len(page) < 1000:
             return repos
@@ -30,9 +28,7 @@ def _catalog(registry):
 
 def test_docker_push_to_local_registry_is_listed_in_catalog(cluster, tmp_path):
     shutil.copy("/bin/busybox", tmp_path / "busybox")
-    (tmp_path / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n'
-    )
+    (tmp_path / "Dockerfile").write_text('FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n')
     repo = f"it/push-{uuid.uuid4().hex[:8]}"
     build_and_push(tmp_path, f"{cluster.registry}/{repo}:1.0")
 

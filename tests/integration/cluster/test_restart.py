@@ -28,9 +28,7 @@ pytestmark = [
 
 # Clients in the cache (make bench's helm among them), not daemons `down` must stop.
 CLIENT_TOOLS = {"kubectl", "crictl", "helm"}
-CLUSTER_SH = (
-    Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
-)
+CLUSTER_SH = Path(__file__).resolve().parents[3] / "hack" / "local-cluster" / "cluster.sh"
 
 
 def _recorded(state_dir: Path) -> dict[str, int]:
@@ -58,12 +56,7 @@ def _processes_using(exes: list[str], fragments: list[str]) -> list[str]:
             continue
         try:
             exe = os.readlink(proc / "exe")
-            cmdline = (
-                (proc / "cmdline")
-                .read_bytes()
-                .replace(b"\0", b" ")
-                .decode(errors="replace")
-            )
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         exe = exe.removesuffix(" (deleted)")
@@ -89,9 +82,7 @@ def restores_cluster():
     _run("up", timeout=900)
 
 
-def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
-    cluster, restores_cluster
-):
+def test_cluster_down_stops_everything_and_warm_up_is_under_60s(cluster, restores_cluster):
     before = _recorded(cluster.state_dir)
     expected = {
         "etcd",
@@ -120,25 +111,15 @@ def test_cluster_down_stops_everything_and_warm_up_is_under_60s(
     # Daemons built into the cache (clients excluded) and
     # containerd shims of the real node.
     cache = Path(cluster.kubectl).parents[2]  # ~/.cache/intelligent-agent-platform
-    daemons = [
-        str(p)
-        for p in cache.glob("*/bin/*")
-        if p.name not in CLIENT_TOOLS and not p.name.startswith(".")
-    ]
+    daemons = [str(p) for p in cache.glob("*/bin/*") if p.name not in CLIENT_TOOLS and not p.name.startswith(".")]
     leftovers = _processes_using(daemons, [cluster.containerd_sock])
     assert leftovers == [], leftovers
     assert not Path("/sys/class/net/cni0").exists(), "cni0 bridge left behind"
-    rules = subprocess.run(
-        ["iptables-save"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True, timeout=60).stdout
     assert [line for line in rules.splitlines() if "KUBE-" in line] == []
-    ipsets = subprocess.run(
-        ["ipset", "list", "-n"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    ipsets = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=True, timeout=60).stdout
     assert [name for name in ipsets.split() if name.startswith("KUBE-")] == []
-    netns = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True, timeout=60).stdout
     assert [line for line in netns.splitlines() if line.startswith("cni-")] == []
     status = _run("status", timeout=120)
     assert status.returncode != 0

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+
 from image_helpers import (
     REGISTRY,
     ROOT,
@@ -35,9 +36,7 @@ def registry():
         run([str(ROOT / "hack" / "local-cluster" / "docker.sh"), "up"], timeout=3600)
     start = time.monotonic()
     proc = run([str(ROOT / "hack" / "base-images" / "build.sh")], timeout=1800)
-    print(
-        f"\nbase images ready in {time.monotonic() - start:.1f}s:\n{proc.stderr[-1500:]}"
-    )
+    print(f"\nbase images ready in {time.monotonic() - start:.1f}s:\n{proc.stderr[-1500:]}")
     return REGISTRY
 
 
@@ -111,12 +110,41 @@ def installed_collection(tmp_path_factory):
     # Not the repository's configuration (`make` exports ANSIBLE_CONFIG): its collections_path holds the checkout,
     # and ansible-galaxy would find the collection "already installed" there and install nothing.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=300, env=env)
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "ansible-galaxy"),
+            "collection",
+            "build",
+            "--force",
+            "--output-path",
+            str(work),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     collections = work / "collections"
     # The dependency collections come from the venv's ansible package (Galaxy is not reachable here).
-    subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
-                    str(next(work.glob("intelligent_agent-platform-*.tar.gz")))], check=True, capture_output=True, text=True, timeout=300, cwd=work, env=env)
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "ansible-galaxy"),
+            "collection",
+            "install",
+            "--no-deps",
+            "-p",
+            str(collections),
+            str(next(work.glob("intelligent_agent-platform-*.tar.gz"))),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=work,
+        env=env,
+    )
     assert (collections / "ansible_collections" / "intelligent_agent" / "platform" / "MANIFEST.json").exists()
     config = work / "ansible.cfg"
     config.write_text(f"[defaults]\ncollections_path = {collections}\nstdout_callback = ansible.builtin.default\n")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from support.runner import run_playbook
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 REGISTRY = os.environ.get("REGISTRY_ADDR", "127.0.0.1:5000")
@@ -29,9 +31,9 @@ MANIFEST_ACCEPT = ", ".join(
     ]
 )
 # The local inventory's build args (the locally made Debian base images): read, not copied.
-LOCAL_BASE_OVERRIDES = yaml.safe_load(
-    (ROOT / "inventories/local/group_vars/all/main.yml").read_text()
-)["image_component_overrides"]
+LOCAL_BASE_OVERRIDES = yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())[
+    "image_component_overrides"
+]
 
 
 def run(cmd, timeout=600, check=True, env=None, **kwargs):
@@ -94,9 +96,7 @@ def wait_http(url, want=200, timeout=60, headers=None):
         except OSError as exc:  # connection refused while the server starts
             last = exc
         time.sleep(0.5)
-    raise AssertionError(
-        f"{url} did not answer {want} within {timeout}s (last: {last!r})"
-    )
+    raise AssertionError(f"{url} did not answer {want} within {timeout}s (last: {last!r})")
 
 
 def free_port():
@@ -128,11 +128,6 @@ class Role:
     def __init__(self, tmp: Path, namespace: str):
         self.tmp = tmp
         self.namespace = namespace
-        self.env = dict(os.environ)
-        self.env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{self.env.get('PATH', '')}"
-        self.env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-        self.env["ANSIBLE_NOCOLOR"] = "1"
-        self.env["ANSIBLE_FORCE_COLOR"] = "0"
         self.count = 0
 
     def __call__(
@@ -156,36 +151,26 @@ class Role:
         variables.update(extra)
         vars_file = self.tmp / f"vars-{self.count}.json"
         vars_file.write_text(json.dumps(variables))
-        cmd = [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            str(HERE / playbook),
-            "-e",
-            f"@{vars_file}",
-        ]
-        if check_mode:
-            cmd.append("--check")
+        args = ["-c", "local"]
         if verbosity:
-            cmd.append("-" + "v" * verbosity)
+            args.append("-" + "v" * verbosity)
         start = time.monotonic()
-        proc = run(cmd, timeout=timeout, check=False, env=self.env, cwd=ROOT)
+        proc = run_playbook(
+            HERE / playbook,
+            inventory="localhost,",
+            extra_files=[vars_file],
+            check=check_mode,
+            args=args,
+            timeout=timeout,
+        )
         seconds = time.monotonic() - start
         if expect_failure:
-            assert (
-                proc.returncode != 0
-            ), f"the role run should have failed:\n{proc.stdout[-4000:]}"
+            assert proc.returncode != 0, f"the role run should have failed:\n{proc.stdout[-4000:]}"
         else:
-            assert (
-                proc.returncode == 0
-            ), f"the role run failed ({proc.returncode}):\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}"
-        results = (
-            json.loads(result_file.read_text())
-            if result_file.exists() and not expect_failure
-            else {}
-        )
+            assert proc.returncode == 0, (
+                f"the role run failed ({proc.returncode}):\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}"
+            )
+        results = json.loads(result_file.read_text()) if result_file.exists() and not expect_failure else {}
         return RoleRun(proc, results, seconds)
 
 
@@ -203,9 +188,7 @@ class Containers:
         self.networks.append(name)
         return name
 
-    def start(
-        self, image, name, *args, env=None, network=None, publish=None, hardened=True
-    ):
+    def start(self, image, name, *args, env=None, network=None, publish=None, hardened=True):
         name = f"it-image-{self.run_id}-{name}"
         cmd = ["docker", "run", "-d", "--name", name]
         if hardened:

@@ -26,9 +26,7 @@ def image(release, name, version=None):
 def stack(release, containers):
     """Backend and frontend on one user-defined Docker network, the frontend proxying to the backend by name."""
     net = containers.network()
-    backend = containers.start(
-        image(release, "backend"), "backend", network=net, publish=5000
-    )
+    backend = containers.start(image(release, "backend"), "backend", network=net, publish=5000)
     frontend = containers.start(
         image(release, "frontend"),
         "frontend",
@@ -43,10 +41,10 @@ def stack(release, containers):
     for name, url in urls.items():
         try:
             wait_http(url + "/health", timeout=60)
-        except AssertionError:
+        except AssertionError as exc:
             raise AssertionError(
                 f"{name} never became healthy; logs:\n{containers.logs(backend if name == 'backend' else frontend)}"
-            )
+            ) from exc
     return {"backend": backend, "frontend": frontend, "urls": urls}
 
 
@@ -64,18 +62,14 @@ def test_images_declare_user_1001_and_a_healthcheck(release):
                 ]
             ).stdout
         )
-        assert (
-            config["User"].split(":")[0] == "1001"
-        ), f"{name}: User is {config['User']!r}"
+        assert config["User"].split(":")[0] == "1001", f"{name}: User is {config['User']!r}"
         assert config["Healthcheck"]["Test"][0] in (
             "CMD",
             "CMD-SHELL",
         ), f"{name}: no HEALTHCHECK"
 
 
-def test_hardened_containers_serve_health_and_pass_their_healthchecks(
-    stack, containers
-):
+def test_hardened_containers_serve_health_and_pass_their_healthchecks(stack, containers):
     for name in ("frontend", "backend"):
         state = containers.inspect(stack[name])
         assert state["Config"]["User"] == "1001"
@@ -88,7 +82,7 @@ def test_hardened_containers_serve_health_and_pass_their_healthchecks(
 def test_docker_healthcheck_turns_healthy(release, containers):
     # The image's own HEALTHCHECK command, run every second instead of every 30 s.
     started = {}
-    for name, port in (("backend", 5000), ("frontend", 8080)):
+    for name in ("backend", "frontend"):
         env = {"BACKEND_URL": "http://127.0.0.1:5000"} if name == "frontend" else None
         started[name] = containers.start(
             image(release, name),
@@ -103,8 +97,7 @@ def test_docker_healthcheck_turns_healthy(release, containers):
     states = {}
     while time.monotonic() < deadline:
         states = {
-            name: containers.inspect(cid)["State"].get("Health", {}).get("Status")
-            for name, cid in started.items()
+            name: containers.inspect(cid)["State"].get("Health", {}).get("Status") for name, cid in started.items()
         }
         if all(s == "healthy" for s in states.values()):
             break
@@ -164,21 +157,10 @@ def test_backend_endpoints_and_prometheus_metrics(stack, release):
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     text = body.decode()
-    assert (
-        'http_requests_total{method="GET",endpoint="/api/version",status="200"} 3'
-        in text
-    )
-    assert (
-        'http_requests_total{method="GET",endpoint="/api/other",status="404"} 1' in text
-    )
-    assert (
-        'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="+Inf"} 3'
-        in text
-    )
-    assert (
-        f'app_info{{version="{release["version"]}",commit="{release["commit"]}"}} 1'
-        in text
-    )
+    assert 'http_requests_total{method="GET",endpoint="/api/version",status="200"} 3' in text
+    assert 'http_requests_total{method="GET",endpoint="/api/other",status="404"} 1' in text
+    assert 'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="+Inf"} 3' in text
+    assert f'app_info{{version="{release["version"]}",commit="{release["commit"]}"}} 1' in text
     promtool = shutil.which("promtool")
     if promtool:
         check = subprocess.run(

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
 import uuid
 
 import yaml
+
 from image_helpers import REGISTRY, ROOT, http, manifest_digest, registry_tags
+from support.runner import run_playbook
 
 LOCAL = yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())
 
@@ -26,25 +26,11 @@ def _deploy(tmp_path, extra, timeout=900):
     }
     vars_file = tmp_path / f"vars-{uuid.uuid4().hex[:6]}.json"
     vars_file.write_text(json.dumps(variables))
-    proc = subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-            "playbooks/deploy.yml",
-            "-i",
-            "inventories/local",
-            "-e",
-            f"@{vars_file}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_playbook(
+        "playbooks/deploy.yml",
+        inventory="inventories/local",
+        extra_files=[vars_file],
         timeout=timeout,
-        check=False,
-        env={
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-        },
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -52,16 +38,8 @@ def _deploy(tmp_path, extra, timeout=900):
 def _nothing_written(cluster, namespace):
     for kind in ("deployments", "leases", "configmaps", "secrets"):
         names = cluster.kubectl_json("-n", namespace, "get", kind)["items"]
-        names = [
-            item["metadata"]["name"]
-            for item in names
-            if not item["metadata"]["name"].startswith("kube-root-ca")
-        ]
-        assert (
-            names == []
-            or kind == "secrets"
-            and all(n.startswith("default-token") for n in names)
-        ), (kind, names)
+        names = [item["metadata"]["name"] for item in names if not item["metadata"]["name"].startswith("kube-root-ca")]
+        assert names == [] or kind == "secrets" and all(n.startswith("default-token") for n in names), (kind, names)
 
 
 def test_image_build_true_is_refused_outside_local(cluster, namespace, tmp_path):
@@ -80,9 +58,7 @@ def test_image_build_true_is_refused_outside_local(cluster, namespace, tmp_path)
     _nothing_written(cluster, namespace)
 
 
-def test_a_tag_that_does_not_resolve_stops_the_run_before_the_first_write(
-    cluster, namespace, tmp_path
-):
+def test_a_tag_that_does_not_resolve_stops_the_run_before_the_first_write(cluster, namespace, tmp_path):
     version = f"9.9.9-missing-{uuid.uuid4().hex[:6]}"
     rc, output = _deploy(
         tmp_path,
@@ -111,9 +87,7 @@ def _backend_only(namespace):
     return overrides
 
 
-def test_the_deployment_names_the_registry_digest(
-    cluster, namespace, tmp_path, backend_image
-):
+def test_the_deployment_names_the_registry_digest(cluster, namespace, tmp_path, backend_image):
     rc, output = _deploy(
         tmp_path,
         {
@@ -135,9 +109,7 @@ def test_the_deployment_names_the_registry_digest(
     assert REGISTRY in image and "Build each image" not in output
 
 
-def test_the_local_environment_still_builds_and_deploys_the_built_digest(
-    cluster, namespace, tmp_path
-):
+def test_the_local_environment_still_builds_and_deploys_the_built_digest(cluster, namespace, tmp_path):
     image_namespace = f"it-deploy-{uuid.uuid4().hex[:6]}"
     version = "1.0.0"
     rc, output = _deploy(
@@ -166,9 +138,7 @@ def _check_local_build(cluster, namespace, image_namespace, version, rc, output)
     assert rc == 0, output[-6000:]
     assert "Build each image and push its version tag" in output
     # Built here, so nothing is pinned from the registry in the preflight.
-    assert re.search(
-        r"Pin each component's image to its registry digest\] \*+\nskipping", output
-    ), output[-6000:]
+    assert re.search(r"Pin each component's image to its registry digest\] \*+\nskipping", output), output[-6000:]
     digest = manifest_digest(f"{image_namespace}/backend", version)
     deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "backend")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]

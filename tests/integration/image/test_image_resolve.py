@@ -10,6 +10,7 @@ import json
 import os
 
 import pytest
+
 from image_helpers import REGISTRY, http, manifest_digest, run
 
 
@@ -57,10 +58,7 @@ def test_a_pushed_tag_resolves_to_the_digest_docker_reports(role, pushed):
         "web": pushed["refs"]["1.0"],
         "api": pushed["refs"]["1.1"],
     }
-    assert (
-        pushed["refs"]["1.0"]
-        == f"{repo}@{manifest_digest(pushed['namespace'] + '/app', '1.0')}"
-    )
+    assert pushed["refs"]["1.0"] == f"{repo}@{manifest_digest(pushed['namespace'] + '/app', '1.0')}"
     assert pushed["refs"]["1.0"] != pushed["refs"]["1.1"]
     # Reading only: nothing reported changed, in check mode as well.
     assert result.changed == 0
@@ -128,9 +126,7 @@ def test_platform_images_win_digests_are_kept_and_survey_strings_work(role, push
     assert "platform images names unknown components: db" in unknown.output
 
 
-def test_a_release_tag_of_another_commit_is_not_overwritten_without_image_force(
-    role, release, run_id
-):
+def test_a_release_tag_of_another_commit_is_not_overwritten_without_image_force(role, release, run_id):
     path = f"{release['namespace']}/frontend"
     version = "3.0.0"
     first = role(
@@ -152,14 +148,9 @@ def test_a_release_tag_of_another_commit_is_not_overwritten_without_image_force(
         expect_failure=True,
     )
     assert f"{REGISTRY}/{path}:{version}" in refused.output
-    assert (
-        f"commit aaa{run_id}" in refused.output
-        and f"commit bbb{run_id}" in refused.output
-    )
+    assert f"commit aaa{run_id}" in refused.output and f"commit bbb{run_id}" in refused.output
     assert "image_force" in refused.output
-    assert (
-        "Build each image" not in refused.output
-    ), "the refusal must come before any build"
+    assert "Build each image" not in refused.output, "the refusal must come before any build"
     assert manifest_digest(path, version) == before
 
     forced = role(

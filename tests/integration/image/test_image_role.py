@@ -18,9 +18,7 @@ BASE_CHECKS = {
 def test_base_images_are_in_the_registry_and_run_as_1001_read_only(registry):
     for name, check in BASE_CHECKS.items():
         ref = f"{registry}/base/{name}:bookworm"
-        assert manifest_digest(
-            f"base/{name}", "bookworm"
-        ), f"{ref} is not in the registry"
+        assert manifest_digest(f"base/{name}", "bookworm"), f"{ref} is not in the registry"
         proc = run(
             [
                 "docker",
@@ -43,9 +41,7 @@ def test_base_images_are_in_the_registry_and_run_as_1001_read_only(registry):
             ],
             timeout=300,
         )
-        assert proc.stdout.strip().endswith(
-            "ok"
-        ), f"{name}: {proc.stdout} {proc.stderr}"
+        assert proc.stdout.strip().endswith("ok"), f"{name}: {proc.stdout} {proc.stderr}"
 
 
 def test_role_builds_both_images_and_pushes_version_and_commit_tags(release):
@@ -65,15 +61,14 @@ def test_role_builds_both_images_and_pushes_version_and_commit_tags(release):
         assert result["size_bytes"] > 1_000_000
         assert result["image_size_bytes"] > result["size_bytes"]
         print(
-            f"{name}: {result['size_bytes'] / 2**20:.1f} MiB compressed, {result['image_size_bytes'] / 2**20:.1f} MiB unpacked"
+            f"{name}: {result['size_bytes'] / 2**20:.1f} MiB compressed,"
+            f" {result['image_size_bytes'] / 2**20:.1f} MiB unpacked"
         )
 
 
 def test_image_labels_carry_the_release(release):
     ref = f"{REGISTRY}/{release['namespace']}/backend:{release['version']}"
-    labels = json.loads(
-        run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", ref]).stdout
-    )
+    labels = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", ref]).stdout)
     assert labels["org.opencontainers.image.version"] == release["version"]
     assert labels["org.opencontainers.image.revision"] == release["commit"]
     assert labels["org.opencontainers.image.source"].startswith("https://")
@@ -81,9 +76,7 @@ def test_image_labels_carry_the_release(release):
 
 
 def test_second_run_without_changes_does_not_rebuild(role, release):
-    again = role(
-        {"image_version": release["version"], "image_commit": release["commit"]}
-    )
+    again = role({"image_version": release["version"], "image_commit": release["commit"]})
     print(f"\nsecond run (nothing to build): {again.seconds:.1f}s")
     assert again.changed == 0
     for name, result in again.results.items():
@@ -115,14 +108,8 @@ def test_second_version_from_the_same_commit_gets_its_own_digest(role, release):
         }
     )
     assert older.changed == 0
-    assert (
-        older.results["backend"]["digest"]
-        == release["run"].results["backend"]["digest"]
-    )
-    assert (
-        manifest_digest(path, release["version"])
-        == release["run"].results["backend"]["digest"]
-    )
+    assert older.results["backend"]["digest"] == release["run"].results["backend"]["digest"]
+    assert manifest_digest(path, release["version"]) == release["run"].results["backend"]["digest"]
 
 
 def test_image_force_rebuilds(role, release):
@@ -144,9 +131,7 @@ def test_image_force_rebuilds(role, release):
     )
     assert again.results["frontend"]["built"] is True
     assert again.changed > 0
-    assert again.results["frontend"]["digest"] == manifest_digest(
-        f"{release['namespace']}/frontend", "1.0.2"
-    )
+    assert again.results["frontend"]["digest"] == manifest_digest(f"{release['namespace']}/frontend", "1.0.2")
 
 
 def test_check_mode_reports_without_building(role, release):
@@ -167,7 +152,5 @@ def test_check_mode_reports_without_building(role, release):
 
 
 def test_invalid_version_fails_naming_the_field(role):
-    failed = role(
-        {"image_version": "1.0.0+build", "image_commit": "abc"}, expect_failure=True
-    )
+    failed = role({"image_version": "1.0.0+build", "image_commit": "abc"}, expect_failure=True)
     assert "image_version" in failed.output

@@ -49,16 +49,12 @@ def auth_registry(tmp_path_factory, registry):
                     "delete": {"enabled": True},
                 },
                 "http": {"addr": f"127.0.0.1:{port}"},
-                "auth": {
-                    "htpasswd": {"realm": "it-image", "path": str(tmp / "htpasswd")}
-                },
+                "auth": {"htpasswd": {"realm": "it-image", "path": str(tmp / "htpasswd")}},
             }
         )
     )
     log = open(tmp / "registry.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [binary, "serve", str(tmp / "config.yml")], stdout=log, stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen([binary, "serve", str(tmp / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -69,9 +65,7 @@ def auth_registry(tmp_path_factory, registry):
                 pass
             time.sleep(0.3)
         else:
-            raise AssertionError(
-                f"the htpasswd registry did not start: {(tmp / 'registry.log').read_text()}"
-            )
+            raise AssertionError(f"the htpasswd registry did not start: {(tmp / 'registry.log').read_text()}")
         yield {"address": f"127.0.0.1:{port}", "user": user, "password": password}
     finally:
         proc.terminate()
@@ -91,9 +85,7 @@ def _docker_config_auths():
     return json.loads(path.read_text()).get("auths", {}) if path.exists() else {}
 
 
-def test_login_push_and_logout_without_printing_the_password(
-    role, auth_registry, run_id
-):
+def test_login_push_and_logout_without_printing_the_password(role, auth_registry, run_id):
     reg = auth_registry
     pushed = role(
         {
@@ -111,12 +103,8 @@ def test_login_push_and_logout_without_printing_the_password(
         assert secret not in pushed.output
     path = f"auth-{run_id}/backend"
     creds = (reg["user"], reg["password"])
-    assert {"1.0.0", f"a11ce{run_id}"} <= registry_tags(
-        path, registry=reg["address"], auth=creds
-    )
-    assert pushed.results["backend"]["digest"] == manifest_digest(
-        path, "1.0.0", registry=reg["address"], auth=creds
-    )
+    assert {"1.0.0", f"a11ce{run_id}"} <= registry_tags(path, registry=reg["address"], auth=creds)
+    assert pushed.results["backend"]["digest"] == manifest_digest(path, "1.0.0", registry=reg["address"], auth=creds)
     # Logged out at the end: the engine's client config no longer holds the registry.
     assert reg["address"] not in _docker_config_auths()
     # Without credentials the registry refuses, and the role says which variables to set.

@@ -47,16 +47,12 @@ def token_registry():
             url = urlsplit(self.path)
             auth = self.headers.get("Authorization", "")
             if url.path == "/token":
-                expected = (
-                    "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-                )
+                expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
                 if auth != expected:
                     self._send(401)
                     return
                 seen["token_queries"].append(parse_qs(url.query))
-                self._send(
-                    200, json.dumps({"token": token, "access_token": token}).encode()
-                )
+                self._send(200, json.dumps({"token": token, "access_token": token}).encode())
                 return
             if auth != f"Bearer {token}":
                 self._challenge()
@@ -115,10 +111,7 @@ def test_bearer_token_flow_in_check_mode(role, token_registry, run_id):
     assert any(query.get("service") == ["fake-registry"] for query in queries)
     # Every tag lookup reached the registry with the token (else it would have been challenged).
     assert f"/v2/{namespace}/backend/manifests/1.0.0" in reg["seen"]["manifest_auth"]
-    assert (
-        f"/v2/{namespace}/frontend/manifests/70cen{run_id}"
-        in reg["seen"]["manifest_auth"]
-    )
+    assert f"/v2/{namespace}/frontend/manifests/70cen{run_id}" in reg["seen"]["manifest_auth"]
     for name in ("frontend", "backend"):
         assert checked.results[name]["built"] is True
         assert checked.results[name]["reference"] == ""

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 import yaml
+
 from image_helpers import REGISTRY, ROOT, manifest_digest
 
 BIN = ROOT / ".venv" / "bin"
@@ -33,11 +34,15 @@ def app_repository(tmp_path, namespace):
     backend = overrides.setdefault("backend", {})
     backend.update({"service": {"type": "ClusterIP"}, "replicas": 1, "ingress": {"hosts": [f"{namespace}.localhost"]}})
     backend.setdefault("autoscaling", {})["min_replicas"] = 1
-    (inventory / "group_vars" / "all" / "test.yml").write_text(yaml.safe_dump({
-        "platform_namespace": namespace,
-        "platform_components": "backend",
-        "app_component_overrides": overrides,
-    }))
+    (inventory / "group_vars" / "all" / "test.yml").write_text(
+        yaml.safe_dump(
+            {
+                "platform_namespace": namespace,
+                "platform_components": "backend",
+                "app_component_overrides": overrides,
+            }
+        )
+    )
     return repo, inventory
 
 
@@ -49,30 +54,36 @@ def run_deploy_step(repo, config, environment):
         "ANSIBLE_NOCOLOR": "1",
         **environment,
     }
-    proc = subprocess.run([str(ACTION / "deploy.sh")], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    proc = subprocess.run(
+        [str(ACTION / "deploy.sh")], cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_the_workflow_deploy_step_deploys_the_build_jobs_digest_without_building(
-        cluster, namespace, tmp_path, installed_collection, backend_image):
+    cluster, namespace, tmp_path, installed_collection, backend_image
+):
     repository, tag = backend_image.rsplit(":", 1)
     digest = manifest_digest(repository.split("/", 1)[1], tag)
     assert digest, f"{backend_image} is not in the registry"
     reference = f"{repository}@{digest}"
     repo, inventory = app_repository(tmp_path, namespace)
     backups = tmp_path / "backups"
-    rc, output = run_deploy_step(repo, installed_collection, {
-        "PLATFORM_ENVIRONMENT": "local",
-        "PLATFORM_INVENTORY": str(inventory.relative_to(repo)),
-        "PLATFORM_VERSION": "sha-0123abc",
-        "PLATFORM_IMAGES": json.dumps({"backend": reference}),
-        "PLATFORM_KUBECONFIG": str(cluster.deployer_kubeconfig),
-        "PLATFORM_COMMIT": "0123abc0123abc0123abc0123abc0123abc0123",
-        "PLATFORM_VAULT_PASSWORD_FILE": str(LOCAL / "vault-password.txt"),
-        "PLATFORM_WAIT_TIMEOUT": "300",
-        "PLATFORM_BACKUP_DIR": str(backups),
-    })
+    rc, output = run_deploy_step(
+        repo,
+        installed_collection,
+        {
+            "PLATFORM_ENVIRONMENT": "local",
+            "PLATFORM_INVENTORY": str(inventory.relative_to(repo)),
+            "PLATFORM_VERSION": "sha-0123abc",
+            "PLATFORM_IMAGES": json.dumps({"backend": reference}),
+            "PLATFORM_KUBECONFIG": str(cluster.deployer_kubeconfig),
+            "PLATFORM_COMMIT": "0123abc0123abc0123abc0123abc0123abc0123",
+            "PLATFORM_VAULT_PASSWORD_FILE": str(LOCAL / "vault-password.txt"),
+            "PLATFORM_WAIT_TIMEOUT": "300",
+            "PLATFORM_BACKUP_DIR": str(backups),
+        },
+    )
     assert rc == 0, output[-6000:]
     # The command line the workflow runs, printed by deploy.sh before it runs it.
     command = output.splitlines()[0]
@@ -90,15 +101,23 @@ def test_the_workflow_deploy_step_deploys_the_build_jobs_digest_without_building
 
 def test_the_workflow_deploy_step_refuses_an_image_without_digest(tmp_path):
     """Before ansible-playbook runs: a tag could move between the build job and the deploy."""
-    rc, output = run_deploy_step(tmp_path, tmp_path / "none.cfg", {
-        "PLATFORM_ENVIRONMENT": "staging",
-        "PLATFORM_INVENTORY": "deploy/inventories/staging",
-        "PLATFORM_VERSION": "v1.2.3",
-        "PLATFORM_IMAGES": json.dumps({"frontend": f"{REGISTRY}/app/frontend@sha256:{'a' * 64}",
-                                       "backend": f"{REGISTRY}/app/backend:1.2.3"}),
-        "PLATFORM_KUBECONFIG": str(tmp_path / "kubeconfig"),
-    })
+    rc, output = run_deploy_step(
+        tmp_path,
+        tmp_path / "none.cfg",
+        {
+            "PLATFORM_ENVIRONMENT": "staging",
+            "PLATFORM_INVENTORY": "deploy/inventories/staging",
+            "PLATFORM_VERSION": "v1.2.3",
+            "PLATFORM_IMAGES": json.dumps(
+                {"frontend": f"{REGISTRY}/app/frontend@sha256:{'a' * 64}", "backend": f"{REGISTRY}/app/backend:1.2.3"}
+            ),
+            "PLATFORM_KUBECONFIG": str(tmp_path / "kubeconfig"),
+        },
+    )
     assert rc != 0
-    assert "not an image reference by digest" in output and "backend" in output and "frontend" not in output.split(
-        "for:", 1)[1]
+    assert (
+        "not an image reference by digest" in output
+        and "backend" in output
+        and "frontend" not in output.split("for:", 1)[1]
+    )
     assert "ansible-playbook" not in output

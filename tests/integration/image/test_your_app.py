@@ -21,6 +21,7 @@ import uuid
 
 import pytest
 import yaml
+
 from image_helpers import REGISTRY, ROOT, manifest_digest
 from test_workflow_deploy import BIN
 
@@ -32,8 +33,11 @@ IMAGE_REPOSITORY, IMAGE_TAG = "intelligent-agent/frontend", "1.0.0"
 
 
 def _free_node_port(cluster) -> int:
-    used = {p.get("nodePort") for s in cluster.kubectl_json("get", "services", "-A")["items"]
-            for p in s["spec"].get("ports") or []}
+    used = {
+        p.get("nodePort")
+        for s in cluster.kubectl_json("get", "services", "-A")["items"]
+        for p in s["spec"].get("ports") or []
+    }
     return random.choice([p for p in range(31900, 32000) if p not in used])  # noqa: S311 - not a secret
 
 
@@ -49,19 +53,28 @@ def _run(work, home, collections, *args, timeout=900):
     }
     assert "ANSIBLE_CONFIG" not in env and not (work / "ansible.cfg").exists()
     started = time.monotonic()
-    proc = subprocess.run([str(BIN / "ansible-playbook"), *args], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     seconds = time.monotonic() - started
     print(f"\nansible-playbook {args[0]}: rc {proc.returncode} in {seconds:.1f} s")
     return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_the_minimal_inventory_deploys_from_the_installed_collection(
-        cluster, tmp_path, installed_collection, sa_kubeconfig, demo_images):
+    cluster, tmp_path, installed_collection, sa_kubeconfig, demo_images
+):
     t0 = time.monotonic()
     collections = installed_collection.parent / "collections"
-    assert (collections / "ansible_collections" / "intelligent_agent" / "platform" / "galaxy.yml").exists() or \
-        (collections / "ansible_collections" / "intelligent_agent" / "platform" / "MANIFEST.json").exists()
+    assert (collections / "ansible_collections" / "intelligent_agent" / "platform" / "galaxy.yml").exists() or (
+        collections / "ansible_collections" / "intelligent_agent" / "platform" / "MANIFEST.json"
+    ).exists()
     digest = manifest_digest(IMAGE_REPOSITORY, IMAGE_TAG)
     if not digest:
         pytest.fail(f"{REGISTRY}/{IMAGE_REPOSITORY}:{IMAGE_TAG} is not in the local registry", pytrace=False)
@@ -78,21 +91,43 @@ def test_the_minimal_inventory_deploys_from_the_installed_collection(
     data.update({"platform_namespace": namespace, "web_node_port": node_port})
     main.write_text(yaml.safe_dump(data, sort_keys=False))
     # The demo frontend image proxies /api/ to BACKEND_URL, resolved when nginx starts: an address, not a name.
-    (work / "inventory" / "group_vars" / "all" / "test.yml").write_text(yaml.safe_dump({
-        "app_component_overrides": {"web": {"env": {"BACKEND_URL": "http://127.0.0.1:9"}}}}))
+    (work / "inventory" / "group_vars" / "all" / "test.yml").write_text(
+        yaml.safe_dump({"app_component_overrides": {"web": {"env": {"BACKEND_URL": "http://127.0.0.1:9"}}}})
+    )
     policy = f"{namespace}-{DEPLOYER}-no-token-secrets"
     try:
-        rc, output = _run(work, home, collections, "intelligent_agent.platform.bootstrap", "-i", "inventory",
-                          "-e", f"platform_kubeconfig={cluster.kubeconfig}")
+        rc, output = _run(
+            work,
+            home,
+            collections,
+            "intelligent_agent.platform.bootstrap",
+            "-i",
+            "inventory",
+            "-e",
+            f"platform_kubeconfig={cluster.kubeconfig}",
+        )
         assert rc == 0, output[-6000:]
         deployer = sa_kubeconfig(namespace, DEPLOYER)
 
-        rc, output = _run(work, home, collections, "intelligent_agent.platform.deploy", "-i", "inventory",
-                          "-e", "platform_version=1.0.0", "-e", f"platform_kubeconfig={deployer}",
-                          "-e", json.dumps({"platform_images": {"web": image}}))
+        rc, output = _run(
+            work,
+            home,
+            collections,
+            "intelligent_agent.platform.deploy",
+            "-i",
+            "inventory",
+            "-e",
+            "platform_version=1.0.0",
+            "-e",
+            f"platform_kubeconfig={deployer}",
+            "-e",
+            json.dumps({"platform_images": {"web": image}}),
+        )
         assert rc == 0, output[-8000:]
         text = " ".join(output.split())
-        assert f"Release 1.0.0 (commit unknown) to {namespace} [staging]" in text and "SUCCEEDED" in text, output[-3000:]
+        assert f"Release 1.0.0 (commit unknown) to {namespace} [staging]" in text and "SUCCEEDED" in text, output[
+            -3000:
+        ]
         assert "not a git repository" not in output and "Build each image" not in output
         # Verified by the inventory's own health check (not only by the rollout).
         assert "No health checks configured" not in output
@@ -103,8 +138,12 @@ def test_the_minimal_inventory_deploys_from_the_installed_collection(
         deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "web")
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
         assert deployment["status"].get("readyReplicas") == 2
-        names = {(i["kind"], i["metadata"]["name"]) for i in cluster.kubectl_json(
-            "-n", namespace, "get", "deployments,services,ingresses,horizontalpodautoscalers")["items"]}
+        names = {
+            (i["kind"], i["metadata"]["name"])
+            for i in cluster.kubectl_json(
+                "-n", namespace, "get", "deployments,services,ingresses,horizontalpodautoscalers"
+            )["items"]
+        }
         assert names == {("Deployment", "web"), ("Service", "web")}, sorted(names)
         history = cluster.kubectl_json("-n", namespace, "get", "configmap", "web-release-history")
         record = json.loads(history["data"]["releases.json"])[-1]

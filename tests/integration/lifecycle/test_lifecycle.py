@@ -44,7 +44,10 @@ HISTORY_CM = f"{PLATFORM}-release-history"
 COMPONENTS = ("backend", "frontend")
 DEMO_REPOSITORY, DEMO_VERSION = "intelligent-agent", "1.0.0"
 # What the platform applies in this namespace (the namespace-scoped kinds the deployer may list).
-APPLIED_KINDS = "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses,configmaps,secrets,networkpolicies,leases"
+APPLIED_KINDS = (
+    "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses,configmaps,secrets,networkpolicies,"
+    "leases"
+)
 
 
 def _registry_has(registry: str, repository: str, tag: str) -> bool:
@@ -68,24 +71,40 @@ def _clusterip_overrides() -> dict:
 def seq(cluster, tmp_path_factory, demo_images):
     workdir = tmp_path_factory.mktemp("lifecycle")
     namespace = f"it-lifecycle-{uuid.uuid4().hex[:6]}"
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": namespace, "labels": {"local-cluster/test": "true"}}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "platform-deployer", "namespace": namespace},
-         "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
-         "roleRef": {"kind": "ClusterRole", "name": "platform-deployer", "apiGroup": "rbac.authorization.k8s.io"}},
-    ])
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": namespace, "labels": {"local-cluster/test": "true"}},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "platform-deployer", "namespace": namespace},
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
+                "roleRef": {
+                    "kind": "ClusterRole",
+                    "name": "platform-deployer",
+                    "apiGroup": "rbac.authorization.k8s.io",
+                },
+            },
+        ]
+    )
     reuse = all(_registry_has(cluster.registry, f"{DEMO_REPOSITORY}/{c}", DEMO_VERSION) for c in COMPONENTS)
-    images = {
-        # Deploy what another run pushed, by digest (deploy.yml resolves the tags), or build our own.
-        "image_build": "false",
-        "platform_images": {c: f"{cluster.registry}/{DEMO_REPOSITORY}/{c}:{DEMO_VERSION}" for c in COMPONENTS},
-    } if reuse else {
-        "image_build": "true",
-        "image_namespace": namespace,
-        "app_image_registry": f"{cluster.registry}/{namespace}",
-    }
+    images = (
+        {
+            # Deploy what another run pushed, by digest (deploy.yml resolves the tags), or build our own.
+            "image_build": "false",
+            "platform_images": {c: f"{cluster.registry}/{DEMO_REPOSITORY}/{c}:{DEMO_VERSION}" for c in COMPONENTS},
+        }
+        if reuse
+        else {
+            "image_build": "true",
+            "image_namespace": namespace,
+            "app_image_registry": f"{cluster.registry}/{namespace}",
+        }
+    )
     base_vars = {
         # The deployer's namespace-scoped credentials; the namespace, quota, limits and RBAC are the admin's.
         "platform_kubeconfig": str(cluster.deployer_kubeconfig),
@@ -102,8 +121,14 @@ def seq(cluster, tmp_path_factory, demo_images):
         **images,
     }
     print(f"\nlifecycle namespace {namespace}: images {'reused' if reuse else 'built'}")
-    state = {"runner": Runner(workdir, base_vars), "namespace": namespace, "workdir": workdir,
-             "secrets": vault_secret_values(), "failed": [], "reuse": reuse}
+    state = {
+        "runner": Runner(workdir, base_vars),
+        "namespace": namespace,
+        "workdir": workdir,
+        "secrets": vault_secret_values(),
+        "failed": [],
+        "reuse": reuse,
+    }
     yield state
     cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
@@ -131,9 +156,16 @@ def _snapshot(cluster, namespace: str) -> dict:
     Hashed, so that an assertion message never shows a Secret's data."""
     items = cluster.kubectl_json("-n", namespace, "get", APPLIED_KINDS)["items"]
     return {
-        f"{i['kind']}/{i['metadata']['name']}": (i["metadata"]["uid"], hashlib.sha256(json.dumps(
-            [i.get(key) for key in ("spec", "data", "binaryData")]
-            + [i["metadata"].get("labels"), i["metadata"].get("annotations")], sort_keys=True).encode()).hexdigest()[:16])
+        f"{i['kind']}/{i['metadata']['name']}": (
+            i["metadata"]["uid"],
+            hashlib.sha256(
+                json.dumps(
+                    [i.get(key) for key in ("spec", "data", "binaryData")]
+                    + [i["metadata"].get("labels"), i["metadata"].get("annotations")],
+                    sort_keys=True,
+                ).encode()
+            ).hexdigest()[:16],
+        )
         for i in items
     }
 
@@ -176,9 +208,15 @@ def test_render_with_vault_encrypts_the_secrets(seq):
     render_dir = seq["workdir"] / "render-vault"
     password = seq["workdir"] / "render-vault-password"
     password.write_text(uuid.uuid4().hex)  # a throwaway vault password
-    result = seq["runner"].run("render.yml", {
-        "render_dir": str(render_dir), "render_layout": "single", "render_secrets": "vault",
-        "render_vault_password_file": str(password)})
+    result = seq["runner"].run(
+        "render.yml",
+        {
+            "render_dir": str(render_dir),
+            "render_layout": "single",
+            "render_secrets": "vault",
+            "render_vault_password_file": str(password),
+        },
+    )
     assert result.rc == 0, result.tail()
     assert sorted(p.name for p in render_dir.iterdir()) == ["manifests.yaml", "secrets.vault.yaml"]
     manifests = (render_dir / "manifests.yaml").read_text()
@@ -188,8 +226,17 @@ def test_render_with_vault_encrypts_the_secrets(seq):
     assert vaulted.startswith("$ANSIBLE_VAULT;")
     _no_secret_in(seq, vaulted, "secrets.vault.yaml")
     plain = subprocess.run(
-        [str(VENV_BIN / "ansible-vault"), "view", "--vault-password-file", str(password),
-         str(render_dir / "secrets.vault.yaml")], capture_output=True, text=True, check=True).stdout
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "view",
+            "--vault-password-file",
+            str(password),
+            str(render_dir / "secrets.vault.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     secret = next(d for d in yaml.safe_load_all(plain) if d)
     values = {base64.b64decode(v).decode() for v in secret["data"].values()}
     assert set(seq["secrets"]) & values, "the vault file does not hold the vault's values"
@@ -214,9 +261,13 @@ def test_status_shows_both_components_healthy_with_version_and_digest(seq):
     for component in COMPONENTS:
         digest = seq["images"][component].partition("@sha256:")[2]
         short = digest[:12] if digest else ""
-        line = next((ln for ln in result.output.splitlines() if re.match(rf"^\s+{component}\s+{DEMO_VERSION}\s", ln)), "")
+        line = next(
+            (ln for ln in result.output.splitlines() if re.match(rf"^\s+{component}\s+{DEMO_VERSION}\s", ln)), ""
+        )
         assert line, result.tail(30)
-        assert re.search(rf"\s{short or '[0-9a-f]{12}'}\s+2/2 ready\s+healthy\s+HPA (\d|-) \(min 2, max 3\)", line), line
+        assert re.search(rf"\s{short or '[0-9a-f]{12}'}\s+2/2 ready\s+healthy\s+HPA (\d|-) \(min 2, max 3\)", line), (
+            line
+        )
     assert re.search(rf"Last release: #1 deploy {DEMO_VERSION} .*: succeeded by ", result.output), result.tail(20)
     assert "No component is unhealthy." in result.output
     assert result.changed_tasks() == []
@@ -224,13 +275,22 @@ def test_status_shows_both_components_healthy_with_version_and_digest(seq):
 
 def test_status_fails_on_an_unhealthy_component_when_asked(seq, cluster):
     namespace = seq["namespace"]
-    cluster.kubectl_run("-n", namespace, "set", "image", "deployment/backend",
-                        f"backend={cluster.registry}/it-lifecycle/does-not-exist:0")
+    cluster.kubectl_run(
+        "-n",
+        namespace,
+        "set",
+        "image",
+        "deployment/backend",
+        f"backend={cluster.registry}/it-lifecycle/does-not-exist:0",
+    )
     deadline_reached = True
     for _attempt in range(60):
         pods = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", "app.kubernetes.io/name=backend")["items"]
-        reasons = {(s.get("state", {}).get("waiting") or {}).get("reason")
-                   for p in pods for s in p.get("status", {}).get("containerStatuses") or []}
+        reasons = {
+            (s.get("state", {}).get("waiting") or {}).get("reason")
+            for p in pods
+            for s in p.get("status", {}).get("containerStatuses") or []
+        }
         if reasons & {"ErrImagePull", "ImagePullBackOff"}:
             deadline_reached = False
             break
@@ -241,19 +301,30 @@ def test_status_fails_on_an_unhealthy_component_when_asked(seq, cluster):
     assert "UNHEALTHY: backend" in report.output, report.tail(30)
     strict = seq["runner"].run("status.yml", {"status_fail_unhealthy": True})
     assert strict.rc != 0
-    assert re.search(r"Unhealthy in \S+: backend \(pod backend-\S+ container backend: (ErrImagePull|ImagePullBackOff)",
-                     " ".join(strict.output.split())), strict.tail(30)
+    assert re.search(
+        r"Unhealthy in \S+: backend \(pod backend-\S+ container backend: (ErrImagePull|ImagePullBackOff)",
+        " ".join(strict.output.split()),
+    ), strict.tail(30)
     assert "frontend (" not in " ".join(strict.output.split())
 
 
 def test_uninstall_without_confirmation_refuses_and_changes_nothing(seq, cluster):
     namespace = seq["namespace"]
     # Objects the platform did not create, one even carrying its part-of label: never touched.
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": "not-ours", "namespace": namespace, "labels": {"app.kubernetes.io/part-of": PLATFORM}}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign", "namespace": namespace}},
-    ])
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "not-ours",
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/part-of": PLATFORM},
+                },
+            },
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign", "namespace": namespace}},
+        ]
+    )
     before = _snapshot(cluster, namespace)
     result = seq["runner"].run("uninstall.yml")
     assert result.rc != 0
@@ -273,12 +344,19 @@ def test_uninstall_deletes_the_platform_but_keeps_the_history(seq, cluster):
     assert result.rc == 0, result.tail()
     _no_secret_in(seq, result.output, "the uninstall output")
     deleted = " ".join(result.output.split())
-    for name in ("Deployment/backend", "Deployment/frontend", "Service/backend", "HorizontalPodAutoscaler/frontend",
-                 "NetworkPolicy/default-deny-all", f"Lease/{PLATFORM}-deploy-lock"):
+    for name in (
+        "Deployment/backend",
+        "Deployment/frontend",
+        "Service/backend",
+        "HorizontalPodAutoscaler/frontend",
+        "NetworkPolicy/default-deny-all",
+        f"Lease/{PLATFORM}-deploy-lock",
+    ):
         assert name in deleted, result.tail(30)
     left = _snapshot(cluster, namespace)
-    assert sorted(left) == sorted([f"ConfigMap/{HISTORY_CM}", "ConfigMap/not-ours", "ConfigMap/foreign",
-                                   "ConfigMap/kube-root-ca.crt"]), sorted(left)
+    assert sorted(left) == sorted(
+        [f"ConfigMap/{HISTORY_CM}", "ConfigMap/not-ours", "ConfigMap/foreign", "ConfigMap/kube-root-ca.crt"]
+    ), sorted(left)
     history = cluster.kubectl_json("-n", namespace, "get", "configmap", HISTORY_CM)
     assert json.loads(history["data"]["releases.json"])[-1]["version"] == DEMO_VERSION
     assert cluster.kubectl_run("get", "namespace", namespace, check=False).returncode == 0

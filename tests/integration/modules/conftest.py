@@ -5,13 +5,13 @@ connection local, so rollout_wait goes through its action plugin) and read back 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.runner import run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -70,43 +70,21 @@ def run_module(
     }
     extra_file = tmp_path / "extra.json"
     extra_file.write_text(json.dumps(extra))
-    run_env = dict(env if env is not None else os.environ)
-    run_env.update(
-        {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
-            "PATH": "%s:%s" % (VENV_BIN, run_env.get("PATH", "/usr/bin:/bin")),
-        }
-    )
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-e",
-            "@%s" % extra_file,
-            str(playbook),
-        ],
-        cwd=ROOT,
-        env=run_env,
-        capture_output=True,
-        text=True,
+    # tests/support/runner.py: the repository's ansible.cfg, the venv first on PATH, no colour.
+    proc = run_playbook(
+        playbook,
+        inventory="localhost,",
+        extra_files=[extra_file],
+        base_env=env,
+        env={"ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python")},
         timeout=timeout,
-        check=False,
     )
     seconds = time.monotonic() - started
     output = proc.stdout + proc.stderr
     if not result_file.exists():
-        raise AssertionError(
-            "the play did not save a result (rc %s):\n%s"
-            % (proc.returncode, output[-6000:])
-        )
-    return ModuleRun(
-        json.loads(result_file.read_text()), output, seconds, proc.returncode
-    )
+        raise AssertionError("the play did not save a result (rc %s):\n%s" % (proc.returncode, output[-6000:]))
+    return ModuleRun(json.loads(result_file.read_text()), output, seconds, proc.returncode)
 
 
 @pytest.fixture

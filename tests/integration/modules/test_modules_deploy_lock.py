@@ -7,7 +7,6 @@ is short (10 s) so that "two lease durations" and "three lease durations" take s
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import deploy_lock as dl
+
+from support.runner import playbook_command, playbook_env, run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -59,23 +60,30 @@ HOLDING_PLAY = """\
 """ % {"lease": LEASE, "duration": DURATION}
 
 
-def env() -> dict:
-    run_env = dict(os.environ)
-    run_env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
-                   PATH="%s:%s" % (VENV_BIN, run_env.get("PATH", "/usr/bin:/bin")))
-    return run_env
+# On top of the environment tests/support/runner.py gives every ansible-playbook run.
+INTERPRETER = {"ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python")}
 
 
 def start_run(tmp_path: Path, cluster, namespace: str, holder: str, work_seconds: int) -> tuple:
     play = tmp_path / "hold.yml"
     play.write_text(HOLDING_PLAY)
     log = tmp_path / f"{holder}.log"
-    extra = json.dumps({"kubeconfig": str(cluster.kubeconfig), "namespace": namespace, "holder": holder,
-                        "work_seconds": work_seconds})
+    extra = {
+        "kubeconfig": str(cluster.kubeconfig),
+        "namespace": namespace,
+        "holder": holder,
+        "work_seconds": work_seconds,
+    }
     handle = log.open("w")
-    proc = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-e", extra, str(play)],
-                            cwd=ROOT, env=env(), stdout=handle, stderr=subprocess.STDOUT, text=True)
+    # Started, not run: the tests kill it or race it (tests/support/runner.py's command line and environment).
+    proc = subprocess.Popen(
+        playbook_command(play, inventory="localhost,", extra_vars=extra),
+        cwd=ROOT,
+        env=playbook_env(INTERPRETER),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return proc, log, handle
 
 
@@ -153,11 +161,18 @@ def test_a_run_that_lost_its_lock_stops_before_its_next_write(tmp_path, cluster,
     try:
         wait_until_held_by(lease_api, "slow-run")
         # An operator breaks the lock (playbooks/unlock.yml) and another run takes it.
-        unlock = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "playbooks/unlock.yml", "-e",
-             json.dumps({"platform_namespace": namespace, "release_lock_name": LEASE,
-                         "platform_kubeconfig": str(cluster.kubeconfig), "unlock_confirm": True})],
-            cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120, check=False)
+        unlock = run_playbook(
+            "playbooks/unlock.yml",
+            inventory="localhost,",
+            env=INTERPRETER,
+            timeout=120,
+            extra_vars={
+                "platform_namespace": namespace,
+                "release_lock_name": LEASE,
+                "platform_kubeconfig": str(cluster.kubeconfig),
+                "unlock_confirm": True,
+            },
+        )
         assert unlock.returncode == 0, unlock.stdout[-3000:]
         assert "held by slow-run" in " ".join(unlock.stdout.split())
         dl.acquire(lease_api, "other-run", DURATION)
@@ -173,11 +188,17 @@ def test_a_run_that_lost_its_lock_stops_before_its_next_write(tmp_path, cluster,
 
 def test_unlock_without_confirmation_changes_nothing(tmp_path, cluster, namespace, lease_api):
     dl.acquire(lease_api, "someone", 600)
-    unlock = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "playbooks/unlock.yml", "-e",
-         json.dumps({"platform_namespace": namespace, "release_lock_name": LEASE,
-                     "platform_kubeconfig": str(cluster.kubeconfig)})],
-        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    unlock = run_playbook(
+        "playbooks/unlock.yml",
+        inventory="localhost,",
+        env=INTERPRETER,
+        timeout=120,
+        extra_vars={
+            "platform_namespace": namespace,
+            "release_lock_name": LEASE,
+            "platform_kubeconfig": str(cluster.kubeconfig),
+        },
+    )
     assert unlock.returncode != 0
     assert "Not confirmed" in unlock.stdout + unlock.stderr
     assert dl.lease_view(lease_api.read(), time.time())["holder"] == "someone"

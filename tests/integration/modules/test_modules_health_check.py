@@ -31,9 +31,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server API
         path = self.path.split("?")[0]
         if path == "/health":
-            self._send(
-                200, json.dumps({"status": "ok", "checks": {"db": {"ok": True}}})
-            )
+            self._send(200, json.dumps({"status": "ok", "checks": {"db": {"ok": True}}}))
         elif path == "/degraded":
             self._send(200, json.dumps({"status": "degraded"}))
         elif path == "/broken":
@@ -99,17 +97,9 @@ def test_passing_checks_report_latency_and_hide_secret_headers(module_runner, se
     )
     assert not run.failed, run.result.get("msg")
     assert [c["ok"] for c in run.result["checks"]] == [True, True]
-    assert all(
-        c["attempts"] == 2 and c["last_status"] == 200 for c in run.result["checks"]
-    )
-    assert (
-        run.result["checks"][0]["latency_ms"]["max"]
-        >= run.result["checks"][0]["latency_ms"]["min"]
-        > 0
-    )
-    assert (
-        SECRET in Handler.seen_tokens
-    ), "the server must have received the secret header"
+    assert all(c["attempts"] == 2 and c["last_status"] == 200 for c in run.result["checks"])
+    assert run.result["checks"][0]["latency_ms"]["max"] >= run.result["checks"][0]["latency_ms"]["min"] > 0
+    assert SECRET in Handler.seen_tokens, "the server must have received the secret header"
     assert SECRET not in json.dumps(run.result) and SECRET not in run.output
 
 
@@ -134,9 +124,7 @@ def test_failing_checks_say_why(module_runner, server, check, reason):
     run = module_runner(MODULE, {"checks": [check], "retries": 1, "backoff": 0.1})
     assert run.failed
     assert run.result["failed_checks"] == ["probe"]
-    assert run.result["msg"].startswith(
-        "health check probe failed: " + reason
-    ), run.result["msg"]
+    assert run.result["msg"].startswith("health check probe failed: " + reason), run.result["msg"]
     assert run.result["checks"][0]["attempts"] == 2
 
 
@@ -151,13 +139,8 @@ def test_refused_connection(module_runner):
         },
     )
     assert run.failed and run.result["checks"][0]["reason"] == "connection refused"
-    assert (
-        "health check nothing-listens failed: connection refused" in run.result["msg"]
-    )
-    assert (
-        run.result["checks"][0]["last_status"] is None
-        and run.result["checks"][0]["attempts"] == 3
-    )
+    assert "health check nothing-listens failed: connection refused" in run.result["msg"]
+    assert run.result["checks"][0]["last_status"] is None and run.result["checks"][0]["attempts"] == 3
 
 
 def test_deadline_is_respected(module_runner, server):
@@ -170,10 +153,7 @@ def test_deadline_is_respected(module_runner, server):
             "deadline": deadline,
         },
     )
-    print(
-        "deadline %ss: module elapsed %ss, whole play %.1fs"
-        % (deadline, run.result.get("elapsed_s"), run.seconds)
-    )
+    print("deadline %ss: module elapsed %ss, whole play %.1fs" % (deadline, run.result.get("elapsed_s"), run.seconds))
     assert run.failed
     assert run.result["checks"][0]["reason"].startswith("deadline of 3.0s reached")
     assert run.result["elapsed_s"] < deadline + 1.5

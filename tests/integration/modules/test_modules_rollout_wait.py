@@ -41,9 +41,7 @@ def deployment(
     pod_spec = {"containers": [container], "terminationGracePeriodSeconds": 1}
     if kwok:
         pod_spec["nodeSelector"] = {"type": "kwok"}
-        pod_spec["tolerations"] = [
-            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        pod_spec["tolerations"] = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
     else:
         pod_spec["nodeSelector"] = {"node-role/real": "true"}
     labels = {"app": name, "it-suite": "rollout-wait"}
@@ -85,11 +83,7 @@ def deployer_env(cluster, tmp_path):
         ca_file.write_text(open(server["certificate-authority"]).read())
     home = tmp_path / "home"
     home.mkdir()
-    env = dict(
-        (k, v)
-        for k, v in os.environ.items()
-        if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"
-    )
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG")
     env.update(
         {
             "HOME": str(home),
@@ -139,16 +133,12 @@ class FirstWaitingReason(threading.Thread):
             if proc.returncode == 0:
                 for pod in json.loads(proc.stdout).get("items", []):
                     for status in pod.get("status", {}).get("containerStatuses") or []:
-                        if (status.get("state", {}).get("waiting") or {}).get(
-                            "reason"
-                        ) in self.reasons:
+                        if (status.get("state", {}).get("waiting") or {}).get("reason") in self.reasons:
                             self.first_seen = time.monotonic()
             self.stop.wait(0.3)
 
 
-def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
-    cluster, namespace, module_runner, deployer_env
-):
+def test_three_deployments_roll_out_together_with_k8s_auth_env_only(cluster, namespace, module_runner, deployer_env):
     names = ["alpha", "beta", "gamma"]
     # minReadySeconds keeps the first rollout going for a while after the (instant) kwok pods are Ready,
     # so the wait has something to measure.
@@ -183,25 +173,10 @@ def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
         assert workload["state"] == "complete" and workload["revision"] == "1"
         assert workload["replicas"]["available"] == 2
         durations = workload["durations"]
-        assert (
-            0
-            <= durations["first_ready_s"]
-            <= durations["complete_s"]
-            <= run.result["elapsed_s"] + 0.1
-        )
+        assert 0 <= durations["first_ready_s"] <= durations["complete_s"] <= run.result["elapsed_s"] + 0.1
         assert durations["complete_s"] < 60
-    print(
-        "\n".join(
-            line
-            for line in run.output.splitlines()
-            if "rollout_wait [localhost]" in line
-        )
-    )
-    assert (
-        "rollout_wait [localhost]: waiting for 3 workload(s) in namespace %s"
-        % namespace
-        in run.output
-    )
+    print("\n".join(line for line in run.output.splitlines() if "rollout_wait [localhost]" in line))
+    assert "rollout_wait [localhost]: waiting for 3 workload(s) in namespace %s" % namespace in run.output
     assert re.search(
         r"rollout_wait \[localhost\]: alpha complete in [0-9.]+s \(revision 1\)",
         run.output,
@@ -209,12 +184,7 @@ def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
 
     # A second revision of all three, chosen by label selector: only the new ReplicaSets' pods count.
     cluster.apply(
-        [
-            deployment(
-                n, "%s/it/%s:2" % (cluster.registry, n), replicas=2, env_value="2"
-            )
-            for n in names
-        ],
+        [deployment(n, "%s/it/%s:2" % (cluster.registry, n), replicas=2, env_value="2") for n in names],
         namespace=namespace,
     )
     run = module_runner(
@@ -224,15 +194,11 @@ def test_three_deployments_roll_out_together_with_k8s_auth_env_only(
     )
     print("second rollout: module %ss" % run.result.get("elapsed_s"))
     assert not run.failed, run.result.get("msg")
-    assert [(w["state"], w["revision"]) for w in run.result["workloads"]] == [
-        ("complete", "2")
-    ] * 3
+    assert [(w["state"], w["revision"]) for w in run.result["workloads"]] == [("complete", "2")] * 3
     assert run.result["msg"].startswith("rolled out: alpha: complete in ")
 
 
-def test_missing_image_tag_fails_fast_on_the_real_node(
-    cluster, namespace, module_runner
-):
+def test_missing_image_tag_fails_fast_on_the_real_node(cluster, namespace, module_runner):
     image = "%s/it-modules/missing-%s:9.9.9" % (cluster.registry, uuid.uuid4().hex[:8])
     cluster.apply(deployment("broken", image, kwok=False), namespace=namespace)
     poller = FirstWaitingReason(cluster, namespace, "broken", IMAGE_REASONS)
@@ -246,9 +212,7 @@ def test_missing_image_tag_fails_fast_on_the_real_node(
     finally:
         poller.stop.set()
     assert run.failed, run.result.get("msg")
-    assert (
-        poller.first_seen is not None
-    ), "no pod ever reported ErrImagePull/ImagePullBackOff"
+    assert poller.first_seen is not None, "no pod ever reported ErrImagePull/ImagePullBackOff"
     after_first = finished - poller.first_seen
     print(
         "missing image: failed %.1fs after the first pull error (module %ss, whole play %.1fs): %s"
@@ -257,16 +221,12 @@ def test_missing_image_tag_fails_fast_on_the_real_node(
     workload = run.result["workloads"][0]
     assert workload["state"] == "failed" and workload["reason"] in IMAGE_REASONS
     assert run.result["failed_workloads"] == ["broken"]
-    assert run.result["msg"].startswith(
-        "broken: %s for image %s (pod broken-" % (workload["reason"], image)
-    )
+    assert run.result["msg"].startswith("broken: %s for image %s (pod broken-" % (workload["reason"], image))
     assert workload["failing_pods"] and workload["failing_pods"][0]["image"] == image
     assert after_first <= 15, "must fail within 15 s of the first ErrImagePull"
 
 
-def test_crashing_container_fails_with_crash_loop_and_log_lines(
-    cluster, namespace, module_runner
-):
+def test_crashing_container_fails_with_crash_loop_and_log_lines(cluster, namespace, module_runner):
     command = [
         "/bin/busybox",
         "sh",
@@ -288,10 +248,7 @@ def test_crashing_container_fails_with_crash_loop_and_log_lines(
             log_lines=5,
         ),
     )
-    print(
-        "crash loop: module %ss: %s"
-        % (run.result.get("elapsed_s"), run.result.get("msg"))
-    )
+    print("crash loop: module %ss: %s" % (run.result.get("elapsed_s"), run.result.get("msg")))
     assert run.failed
     workload = run.result["workloads"][0]
     assert workload["reason"] == "CrashLoopBackOff", run.result["msg"]
@@ -302,9 +259,7 @@ def test_crashing_container_fails_with_crash_loop_and_log_lines(
     assert run.result["msg"].startswith("crasher: CrashLoopBackOff in container app (")
 
 
-def test_fail_fast_classes_on_kwok_pods_without_stopping(
-    cluster, namespace, module_runner
-):
+def test_fail_fast_classes_on_kwok_pods_without_stopping(cluster, namespace, module_runner):
     """kwok's failure markers (hack/local-cluster/kwok/stages.yaml) give pods the waiting reasons of a
     broken image and of a crash loop; with stop_on_failure false every outcome is reported.
     """
@@ -329,14 +284,9 @@ def test_fail_fast_classes_on_kwok_pods_without_stopping(
             log_lines=3,
         ),
     )
-    print(
-        "kwok failures: module %ss: %s"
-        % (run.result.get("elapsed_s"), run.result.get("msg"))
-    )
+    print("kwok failures: module %ss: %s" % (run.result.get("elapsed_s"), run.result.get("msg")))
     assert run.failed
-    outcome = dict(
-        (w["name"], (w["state"], w["reason"])) for w in run.result["workloads"]
-    )
+    outcome = dict((w["name"], (w["state"], w["reason"])) for w in run.result["workloads"])
     assert outcome == {
         "fine": ("complete", None),
         "pullfail": ("failed", "ImagePullBackOff"),
@@ -345,18 +295,11 @@ def test_fail_fast_classes_on_kwok_pods_without_stopping(
     assert sorted(run.result["failed_workloads"]) == ["crashy", "pullfail"]
     crashy = [w for w in run.result["workloads"] if w["name"] == "crashy"][0]
     assert "last exit code 1" in crashy["failing_pods"][0]["message"]
-    assert run.result["msg"].startswith(
-        "crashy: CrashLoopBackOff in container app (1 restarts)"
-    )
-    assert (
-        "pullfail: ImagePullBackOff for image %s/it/pullfail:kwok-fail-1" % registry
-        in run.result["msg"]
-    )
+    assert run.result["msg"].startswith("crashy: CrashLoopBackOff in container app (1 restarts)")
+    assert "pullfail: ImagePullBackOff for image %s/it/pullfail:kwok-fail-1" % registry in run.result["msg"]
 
 
-def test_forbidden_namespace_and_missing_workload_are_named(
-    cluster, namespace, module_runner, deployer_env
-):
+def test_forbidden_namespace_and_missing_workload_are_named(cluster, namespace, module_runner, deployer_env):
     run = module_runner(
         MODULE,
         {"namespace": "default", "names": ["anything"], "timeout": 60},
@@ -369,17 +312,9 @@ def test_forbidden_namespace_and_missing_workload_are_named(
         run.result["msg"],
     ), run.result["msg"]
 
-    cluster.apply(
-        deployment("present", "%s/it/present:1" % cluster.registry), namespace=namespace
-    )
-    run = module_runner(
-        MODULE, admin_args(cluster, namespace, names=["present", "absent"], timeout=60)
-    )
-    assert (
-        run.failed
-        and run.result["msg"]
-        == "Deployment absent not found in namespace %s" % namespace
-    )
+    cluster.apply(deployment("present", "%s/it/present:1" % cluster.registry), namespace=namespace)
+    run = module_runner(MODULE, admin_args(cluster, namespace, names=["present", "absent"], timeout=60))
+    assert run.failed and run.result["msg"] == "Deployment absent not found in namespace %s" % namespace
 
     run = module_runner(
         MODULE,
@@ -397,22 +332,16 @@ def test_forbidden_namespace_and_missing_workload_are_named(
 
 def _restart_apiserver_command(cluster):
     script = cluster.root / "hack" / "local-cluster" / "cluster.sh"
-    usage = subprocess.run(
-        [str(script)], capture_output=True, text=True, check=False
-    ).stderr
+    usage = subprocess.run([str(script)], capture_output=True, text=True, check=False).stderr
     if "restart-apiserver" in usage:
         return [str(script), "restart-apiserver"]
     return None
 
 
-def test_apiserver_restart_during_the_wait_does_not_fail_it(
-    cluster, namespace, module_runner
-):
+def test_apiserver_restart_during_the_wait_does_not_fail_it(cluster, namespace, module_runner):
     command = _restart_apiserver_command(cluster)
     if command is None:
-        pytest.skip(
-            "hack/local-cluster/cluster.sh offers no restart-apiserver command yet"
-        )
+        pytest.skip("hack/local-cluster/cluster.sh offers no restart-apiserver command yet")
     # kwok pods are Ready at once; minReadySeconds keeps the rollout unfinished for 30 s.
     cluster.apply(
         deployment("steady", "%s/it/steady:1" % cluster.registry, min_ready_seconds=30),
@@ -421,20 +350,14 @@ def test_apiserver_restart_during_the_wait_does_not_fail_it(
     outcome = {}
     runner = threading.Thread(
         target=lambda: outcome.update(
-            run=module_runner(
-                MODULE, admin_args(cluster, namespace, names=["steady"], timeout=300)
-            )
+            run=module_runner(MODULE, admin_args(cluster, namespace, names=["steady"], timeout=300))
         ),
         daemon=True,
     )
     started = time.monotonic()
     runner.start()
-    time.sleep(
-        8
-    )  # the module is watching by now; the pod counts as available after 30 s
-    restart = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, check=False
-    )
+    time.sleep(8)  # the module is watching by now; the pod counts as available after 30 s
+    restart = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     restarted_after = time.monotonic() - started
     assert restart.returncode == 0, restart.stdout + restart.stderr
     runner.join(400)
@@ -445,9 +368,7 @@ def test_apiserver_restart_during_the_wait_does_not_fail_it(
     )
     assert not run.failed, run.result.get("msg")
     assert run.result["workloads"][0]["state"] == "complete"
-    assert (
-        run.result["elapsed_s"] > restarted_after - 8
-    ), "the restart must have happened during the wait"
+    assert run.result["elapsed_s"] > restarted_after - 8, "the restart must have happened during the wait"
     watch = run.result["watch"]
     assert watch["disconnects"] + watch["errors"] + watch["gone"] >= 1, watch
 
@@ -491,9 +412,7 @@ class ApiserverOutageProxy:
                 self.sockets.update((client, upstream))
                 self.accepted += 1
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(
-                    target=self._pump, args=(src, dst), daemon=True
-                ).start()
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src, dst):
         try:
@@ -531,9 +450,7 @@ class ApiserverOutageProxy:
         self.listener.close()
 
 
-def test_apiserver_outage_during_the_wait_does_not_fail_it(
-    cluster, namespace, module_runner, deployer_env
-):
+def test_apiserver_outage_during_the_wait_does_not_fail_it(cluster, namespace, module_runner, deployer_env):
     """Every connection to the apiserver is cut and refused for 8 s in the middle of the wait."""
     server = urlsplit(deployer_env["K8S_AUTH_HOST"])
     proxy = ApiserverOutageProxy(server.hostname, server.port or 443)
@@ -556,9 +473,7 @@ def test_apiserver_outage_during_the_wait_does_not_fail_it(
     started = time.monotonic()
     runner.start()
     deadline = time.monotonic() + 90
-    while (
-        proxy.accepted < 3 and time.monotonic() < deadline
-    ):  # lists and watches are connected
+    while proxy.accepted < 3 and time.monotonic() < deadline:  # lists and watches are connected
         time.sleep(0.2)
     assert proxy.accepted >= 3, "the module never connected through the proxy"
     time.sleep(1)

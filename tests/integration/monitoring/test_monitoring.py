@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.runner import run_playbook
+
 ROOT = Path(__file__).resolve().parents[3]
 REGISTRY = "127.0.0.1:5000"
 PROMETHEUS_IMAGE = f"{REGISTRY}/monitoring/prometheus:v2.53.4-local"
@@ -34,9 +36,7 @@ BUILD_BINARIES = ROOT / "roles/monitoring/files/prometheus-image/build-binaries.
 BACKEND_JOB = "intelligent-agent-backend"
 # Where hack/local-cluster puts the Services of its node-exporter and kube-state-metrics host daemons.
 CLUSTER_EXPORTERS_NAMESPACE = "monitoring"
-ROLE_DEFAULTS = yaml.safe_load(
-    (ROOT / "roles/monitoring/defaults/main.yml").read_text()
-)
+ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())
 
 PLAYBOOK = """
 - name: Run the {role} role
@@ -54,9 +54,7 @@ PLAYBOOK = """
 
 
 def run(cmd, timeout=600, check=True, env=None):
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
@@ -70,46 +68,27 @@ def recap(output):
         output,
     )
     assert match, f"no PLAY RECAP in:\n{output[-3000:]}"
-    return dict(
-        zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()))
-    )
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()), strict=True))
 
 
 class Role:
     """Runs the monitoring role (or another of the collection's roles) with ansible-playbook and a vars file."""
 
-    def __init__(
-        self, workdir: Path, kubeconfig: Path, variables: dict, role="monitoring"
-    ):
+    def __init__(self, workdir: Path, kubeconfig: Path, variables: dict, role="monitoring"):
         self.workdir = workdir
         self.playbook = workdir / f"{role}.yml"
         self.playbook.write_text(PLAYBOOK.format(role=role))
         self.vars_file = workdir / "vars.yml"
-        self.vars_file.write_text(
-            yaml.safe_dump(dict(variables, test_kubeconfig=str(kubeconfig)))
-        )
-        self.env = dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            ANSIBLE_FORCE_COLOR="0",
-            PATH=f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}",
-        )
+        self.vars_file.write_text(yaml.safe_dump(dict(variables, test_kubeconfig=str(kubeconfig))))
 
     def run(self, *extra, check=True, timeout=600):
         started = time.monotonic()
-        proc = run(
-            [
-                "ansible-playbook",
-                "-i",
-                "localhost,",
-                str(self.playbook),
-                "-e",
-                f"@{self.vars_file}",
-                *extra,
-            ],
+        proc = run_playbook(
+            self.playbook,
+            inventory="localhost,",
+            extra_files=[self.vars_file],
+            args=extra,
             timeout=timeout,
-            check=False,
-            env=self.env,
         )
         elapsed = time.monotonic() - started
         output = proc.stdout + proc.stderr
@@ -202,9 +181,7 @@ def backend_manifests(namespace, image, name, component, node_selector):
                     "spec": {
                         "nodeSelector": node_selector,
                         "containers": [container],
-                        "securityContext": {
-                            "seccompProfile": {"type": "RuntimeDefault"}
-                        },
+                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "volumes": [{"name": "tmp", "emptyDir": {}}],
                     },
                 },
@@ -279,18 +256,14 @@ def app_namespace_vars(app_namespace, monitoring_namespace, kubeconfig):
     the deployer's Role are not what this test is about.
     """
     from_prometheus = {
-        "namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}
-        },
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}},
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
     }
     return {
         "platform_environment": "local",
         "platform_name": "intelligent-agent",
         "platform_namespace": app_namespace,
-        "platform_kubeconfig": str(
-            kubeconfig
-        ),  # the role sets its own module_defaults from it
+        "platform_kubeconfig": str(kubeconfig),  # the role sets its own module_defaults from it
         "namespace_labels": {"local-cluster/test": "true"},
         "namespace_monitoring_namespace": monitoring_namespace,
         "namespace_resource_quota_enabled": False,
@@ -339,25 +312,15 @@ def deployed(cluster, tmp_path_factory, prometheus_image, backend_image):
         ).run()
         print(f"\napp namespace {app_namespace} (namespace role): {elapsed:.1f}s")
         cluster.apply(
-            backend_manifests(
-                app_namespace, backend_image, "backend", "backend", node_selector
-            )
-            + backend_manifests(
-                app_namespace, backend_image, "annotated", "annotated", node_selector
-            )
+            backend_manifests(app_namespace, backend_image, "backend", "backend", node_selector)
+            + backend_manifests(app_namespace, backend_image, "annotated", "annotated", node_selector)
         )
         # "upstream": the role runs build-binaries.sh itself (cached by the prometheus_image fixture).
-        variables = role_vars(
-            monitoring_namespace, node_selector, "upstream", app_namespace=app_namespace
-        )
-        role = Role(
-            tmp_path_factory.mktemp("monitoring-admin"), cluster.kubeconfig, variables
-        )
+        variables = role_vars(monitoring_namespace, node_selector, "upstream", app_namespace=app_namespace)
+        role = Role(tmp_path_factory.mktemp("monitoring-admin"), cluster.kubeconfig, variables)
         rc, output, elapsed = role.run()
         print(f"first role run: {elapsed:.1f}s, {recap(output)}")
-        service = cluster.kubectl_json(
-            "-n", monitoring_namespace, "get", "service", "prometheus"
-        )
+        service = cluster.kubectl_json("-n", monitoring_namespace, "get", "service", "prometheus")
         node_port = service["spec"]["ports"][0]["nodePort"]
         base = f"http://127.0.0.1:{node_port}"
         render_dir = tmp_path_factory.mktemp("monitoring-render")
@@ -410,11 +373,7 @@ def test_backend_target_is_up(deployed):
 
     def backend_up():
         targets = active_targets(base)
-        return [
-            t
-            for t in targets
-            if t["labels"].get("job") == BACKEND_JOB and t["health"] == "up"
-        ]
+        return [t for t in targets if t["labels"].get("job") == BACKEND_JOB and t["health"] == "up"]
 
     waited = wait_for("backend target up in Prometheus", backend_up, timeout=180)
     targets = active_targets(base)
@@ -436,9 +395,7 @@ def test_backend_target_is_up(deployed):
         ],
         timeout=120,
     )
-    pods_job = [
-        t for t in active_targets(base) if t["labels"]["job"] == "kubernetes-pods"
-    ]
+    pods_job = [t for t in active_targets(base) if t["labels"]["job"] == "kubernetes-pods"]
     assert all(t["labels"].get("app_kubernetes_io_name") != "backend" for t in pods_job)
 
 
@@ -449,9 +406,7 @@ def test_rules_are_loaded(deployed):
     rules = [r for g in groups for r in g["rules"]]
     print(f"\nPrometheus loaded {len(rules)} rules in {len(groups)} groups")
     assert len(groups) == 9 and len(rules) >= 25
-    assert all(r["health"] != "err" for r in rules), [
-        r for r in rules if r["health"] == "err"
-    ]
+    assert all(r["health"] != "err" for r in rules), [r for r in rules if r["health"] == "err"]
 
 
 def test_every_dashboard_query_is_valid(deployed):
@@ -466,23 +421,17 @@ def test_every_dashboard_query_is_valid(deployed):
         )[1]["data"]["result"],
         timeout=120,
     )
-    dashboard = json.loads(
-        next((deployed["render_dir"] / "grafana/dashboards").glob("*.json")).read_text()
-    )
+    dashboard = json.loads(next((deployed["render_dir"] / "grafana/dashboards").glob("*.json")).read_text())
     results = {}
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             status, body = prom_get(base, "/api/v1/query", {"query": target["expr"]})
-            assert (
-                status == 200 and body["status"] == "success"
-            ), f"{panel['title']}: {target['expr']}: {body}"
+            assert status == 200 and body["status"] == "success", f"{panel['title']}: {target['expr']}: {body}"
             results.setdefault(panel["title"], 0)
             results[panel["title"]] += len(body["data"]["result"])
     print(f"\ndashboard panels evaluated (series returned): {results}")
     assert len(results) >= 7
-    assert (
-        results["Request rate"] >= 1
-    )  # the backend's own series reach the dashboard query
+    assert results["Request rate"] >= 1  # the backend's own series reach the dashboard query
 
 
 def test_second_run_changes_nothing(deployed):
@@ -495,11 +444,7 @@ def test_second_run_changes_nothing(deployed):
 def alerts(base, alertname, state="firing"):
     status, body = prom_get(base, "/api/v1/alerts")
     assert status == 200, body
-    return [
-        a
-        for a in body["data"]["alerts"]
-        if a["labels"]["alertname"] == alertname and a["state"] == state
-    ]
+    return [a for a in body["data"]["alerts"] if a["labels"]["alertname"] == alertname and a["state"] == state]
 
 
 def query(base, promql):
@@ -517,26 +462,15 @@ def test_cluster_exporters_are_scraped(deployed):
     for job in ("node-exporter", "kube-state-metrics"):
         waited[job] = wait_for(
             f"{job} target up",
-            lambda job=job: [
-                t
-                for t in active_targets(base)
-                if t["labels"]["job"] == job and t["health"] == "up"
-            ],
+            lambda job=job: [t for t in active_targets(base) if t["labels"]["job"] == job and t["health"] == "up"],
             timeout=120,
         )
-    targets = {
-        t["labels"]["job"]: t for t in active_targets(base) if t["health"] == "up"
-    }
+    targets = {t["labels"]["job"]: t for t in active_targets(base) if t["health"] == "up"}
     print(
         "\nexporter targets up: "
-        + ", ".join(
-            f"{job} {targets[job]['scrapeUrl']} ({seconds:.1f}s)"
-            for job, seconds in waited.items()
-        )
+        + ", ".join(f"{job} {targets[job]['scrapeUrl']} ({seconds:.1f}s)" for job, seconds in waited.items())
     )
-    assert (
-        targets["node-exporter"]["labels"]["namespace"] == CLUSTER_EXPORTERS_NAMESPACE
-    )
+    assert targets["node-exporter"]["labels"]["namespace"] == CLUSTER_EXPORTERS_NAMESPACE
     backend_replicas = f'kube_deployment_spec_replicas{{namespace="{deployed["namespace"]}", deployment="backend"}}'
     wait_for(
         "kube-state-metrics series of the backend Deployment",
@@ -553,23 +487,14 @@ def test_network_policies_deny_the_rest_and_prometheus_still_scrapes(cluster, de
     (its endpoint on the node IP) and the host exporters, while another pod of the namespace is refused its port.
     """
     namespace = deployed["monitoring_namespace"]
-    names = {
-        p["metadata"]["name"]
-        for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")[
-            "items"
-        ]
-    }
+    names = {p["metadata"]["name"] for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")["items"]}
     assert names == {"default-deny-all", "prometheus"}, names
     base = deployed["base"]
     jobs = (BACKEND_JOB, "kubernetes-apiservers", "node-exporter", "kube-state-metrics")
     for job in jobs:
         wait_for(
             f"{job} target up behind the NetworkPolicies",
-            lambda job=job: [
-                t
-                for t in active_targets(base)
-                if t["labels"]["job"] == job and t["health"] == "up"
-            ],
+            lambda job=job: [t for t in active_targets(base) if t["labels"]["job"] == job and t["health"] == "up"],
             timeout=120,
         )
     prometheus_ip = cluster.kubectl_json(
@@ -637,9 +562,7 @@ def test_network_policies_deny_the_rest_and_prometheus_still_scrapes(cluster, de
         assert resp.status == 200
 
 
-def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(
-    cluster, deployed, backend_image
-):
+def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(cluster, deployed, backend_image):
     """A container that exits at once, on the real node: kube-state-metrics sees the restarts and the
     unavailable replica, and KubernetesPodCrashLooping and KubernetesDeploymentReplicasMismatch fire
     (production expressions and thresholds; `for` shortened by monitoring_alert_for_override).
@@ -662,25 +585,21 @@ def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(
         return [
             a
             for a in alerts(base, "KubernetesPodCrashLooping")
-            if a["labels"].get("namespace") == namespace
-            and a["labels"].get("pod", "").startswith("crasher-")
+            if a["labels"].get("namespace") == namespace and a["labels"].get("pod", "").startswith("crasher-")
         ]
 
     def replicas_mismatch():
         return [
             a
             for a in alerts(base, "KubernetesDeploymentReplicasMismatch")
-            if a["labels"].get("namespace") == namespace
-            and a["labels"].get("deployment") == "crasher"
+            if a["labels"].get("namespace") == namespace and a["labels"].get("deployment") == "crasher"
         ]
 
     assert not crash_looping() and not replicas_mismatch()
     cluster.apply(deployment)
     started = time.monotonic()
     try:
-        mismatch_after = wait_for(
-            "KubernetesDeploymentReplicasMismatch firing", replicas_mismatch, 180
-        )
+        mismatch_after = wait_for("KubernetesDeploymentReplicasMismatch firing", replicas_mismatch, 180)
         crash_after = time.monotonic() - started
         crash_after += wait_for("KubernetesPodCrashLooping firing", crash_looping, 240)
         firing = crash_looping()[0]
@@ -697,9 +616,7 @@ def test_crash_looping_pod_fires_the_pod_and_deployment_alerts(
         assert firing["labels"]["severity"] == "warning"
         assert firing["labels"]["container"] == "backend"
     finally:
-        cluster.kubectl_run(
-            "-n", namespace, "delete", "deployment", "crasher", "--ignore-not-found"
-        )
+        cluster.kubectl_run("-n", namespace, "delete", "deployment", "crasher", "--ignore-not-found")
 
 
 @pytest.fixture
@@ -730,9 +647,7 @@ def nearly_full_filesystem(tmp_path):
         run(["umount", str(mountpoint)], check=False)
 
 
-def test_nearly_full_node_filesystem_fires_disk_space_low(
-    deployed, nearly_full_filesystem
-):
+def test_nearly_full_node_filesystem_fires_disk_space_low(deployed, nearly_full_filesystem):
     """node-exporter reports a real, nearly full filesystem on the node; DiskSpaceLow fires with the
     production threshold (less than 15% free). Its production `for` (10 minutes) is shortened by
     monitoring_alert_for_override; high CPU or memory cannot be produced quickly on a shared machine.
@@ -742,11 +657,7 @@ def test_nearly_full_node_filesystem_fires_disk_space_low(
     started = time.monotonic()
 
     def disk_space_low():
-        return [
-            a
-            for a in alerts(base, "DiskSpaceLow")
-            if a["labels"].get("mountpoint") == str(mountpoint)
-        ]
+        return [a for a in alerts(base, "DiskSpaceLow") if a["labels"].get("mountpoint") == str(mountpoint)]
 
     waited = wait_for("DiskSpaceLow firing", disk_space_low, timeout=180)
     firing = disk_space_low()[0]
@@ -768,16 +679,11 @@ def test_application_down_fires_when_backend_scaled_to_zero(cluster, deployed):
         return [
             a
             for a in body["data"]["alerts"]
-            if a["labels"]["alertname"] == "ApplicationDown"
-            and a["labels"].get("job") == BACKEND_JOB
+            if a["labels"]["alertname"] == "ApplicationDown" and a["labels"].get("job") == BACKEND_JOB
         ]
 
-    assert not [
-        a for a in backend_alerts() if a["state"] == "firing"
-    ], "ApplicationDown fires while the backend is up"
-    cluster.kubectl_run(
-        "-n", deployed["namespace"], "scale", "deployment/backend", "--replicas=0"
-    )
+    assert not [a for a in backend_alerts() if a["state"] == "firing"], "ApplicationDown fires while the backend is up"
+    cluster.kubectl_run("-n", deployed["namespace"], "scale", "deployment/backend", "--replicas=0")
     started = time.monotonic()
     wait_for(
         "ApplicationDown firing",
@@ -785,9 +691,7 @@ def test_application_down_fires_when_backend_scaled_to_zero(cluster, deployed):
         timeout=150,
     )
     firing = [a for a in backend_alerts() if a["state"] == "firing"][0]
-    print(
-        f"\nApplicationDown firing {time.monotonic() - started:.1f}s after scale-down: {firing['labels']}"
-    )
+    print(f"\nApplicationDown firing {time.monotonic() - started:.1f}s after scale-down: {firing['labels']}")
     assert firing["labels"]["severity"] == "critical"
     assert firing["annotations"]["runbook_url"].startswith("https://")
 
@@ -807,13 +711,8 @@ def test_deployer_applies_namespaced_parts_and_is_told_which_permission_is_missi
     rc, output, elapsed = role.run(check=False)
     print(f"\ndeployer run: {elapsed:.1f}s, rc={rc}")
     assert rc != 0
-    flat = " ".join(
-        output.replace("''", "'").split()
-    )  # the YAML callback folds long messages
-    assert (
-        "lacks the permission to patch clusterroles and patch clusterrolebindings"
-        in flat
-    ), output[-4000:]
+    flat = " ".join(output.replace("''", "'").split())  # the YAML callback folds long messages
+    assert "lacks the permission to patch clusterroles and patch clusterrolebindings" in flat, output[-4000:]
     assert "monitoring_cluster_rbac: false" in flat
     for kind, name in (
         ("serviceaccount", "prometheus"),
@@ -875,13 +774,12 @@ def stand_in_crds():
 
 
 def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_path):
-    """With monitoring.coreos.com served, auto mode emits ServiceMonitors, a PrometheusRule and an AlertmanagerConfig."""
+    """With monitoring.coreos.com served, auto mode emits ServiceMonitors, a PrometheusRule and an
+    AlertmanagerConfig."""
     names = [f"{kind[1]}.monitoring.coreos.com" for kind in OPERATOR_KINDS]
     existing = cluster.kubectl_run("get", "crd", *names, "-o", "name", check=False)
     if existing.stdout.strip():
-        pytest.skip(
-            "the cluster already serves monitoring.coreos.com: not replacing a real operator's CRDs"
-        )
+        pytest.skip("the cluster already serves monitoring.coreos.com: not replacing a real operator's CRDs")
     cluster.apply(stand_in_crds())
     try:
         cluster.kubectl_run(
@@ -901,12 +799,8 @@ def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_p
         rc, output, elapsed = role.run("-e", "platform_secure_logging=true")
         print(f"\noperator-mode run: {elapsed:.1f}s, {recap(output)}")
         assert "operator-test-secret-7731" not in output
-        monitors = cluster.kubectl_json(
-            "-n", namespace, "get", "servicemonitors.monitoring.coreos.com"
-        )["items"]
-        assert {"intelligent-agent-frontend", "intelligent-agent-backend"} <= {
-            m["metadata"]["name"] for m in monitors
-        }
+        monitors = cluster.kubectl_json("-n", namespace, "get", "servicemonitors.monitoring.coreos.com")["items"]
+        assert {"intelligent-agent-frontend", "intelligent-agent-backend"} <= {m["metadata"]["name"] for m in monitors}
         rule = cluster.kubectl_json(
             "-n",
             namespace,
@@ -926,22 +820,14 @@ def test_operator_api_present_selects_operator_objects(cluster, namespace, tmp_p
         )
         receivers = {r["name"]: r for r in amc["spec"]["receivers"]}
         assert (
-            receivers["critical"]["slackConfigs"][0]["apiURL"]["name"]
-            == "intelligent-agent-alertmanager-credentials"
+            receivers["critical"]["slackConfigs"][0]["apiURL"]["name"] == "intelligent-agent-alertmanager-credentials"
         )
         # No standalone Deployment in operator mode.
-        assert (
-            cluster.kubectl_run(
-                "-n", namespace, "get", "deployment", "prometheus", check=False
-            ).returncode
-            != 0
-        )
+        assert cluster.kubectl_run("-n", namespace, "get", "deployment", "prometheus", check=False).returncode != 0
         output = role.run()[1]
         assert recap(output)["changed"] == 0, output[-4000:]
     finally:
-        cluster.kubectl_run(
-            "delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False
-        )
+        cluster.kubectl_run("delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False)
         # kubernetes.core caches API discovery per host and OS user in the temp dir; drop the stale entries so
         # later runs do not believe the operator API is still there.
         for cache in Path(os.environ.get("TMPDIR", "/tmp")).glob("k8srcp-*.json"):
@@ -956,9 +842,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_applied_config_discovers_with_the_service_account_token(
-    cluster, namespace, tmp_path, backend_image
-):
+def test_applied_config_discovers_with_the_service_account_token(cluster, namespace, tmp_path, backend_image):
     """The configuration and RBAC the role applied, run by the built image with Prometheus' own token.
 
     Independent of the real node: Prometheus runs in Docker on the host network with the in-cluster
@@ -985,23 +869,17 @@ def test_applied_config_discovers_with_the_service_account_token(
             config_dir / "rules/alerting-rules.yml",
         ),
     ):
-        target.write_text(
-            cluster.kubectl_json("-n", namespace, "get", "configmap", cm)["data"][key]
-        )
+        target.write_text(cluster.kubectl_json("-n", namespace, "get", "configmap", cm)["data"][key])
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir()
-    token = cluster.kubectl_run(
-        "-n", namespace, "create", "token", "prometheus", "--duration=1h"
-    ).stdout.strip()
+    token = cluster.kubectl_run("-n", namespace, "create", "token", "prometheus", "--duration=1h").stdout.strip()
     (sa_dir / "token").write_text(token)
     kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
     server = urllib.parse.urlparse(kubeconfig["clusters"][0]["cluster"]["server"])
     import base64  # pylint: disable=import-outside-toplevel
 
     (sa_dir / "ca.crt").write_bytes(
-        base64.b64decode(
-            kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
-        )
+        base64.b64decode(kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"])
     )
     (sa_dir / "namespace").write_text(namespace)
     for path in (config_dir, sa_dir):
@@ -1052,9 +930,7 @@ def test_applied_config_discovers_with_the_service_account_token(
                         "namespace": namespace,
                         "labels": labels,
                     },
-                    "spec": {
-                        "ports": [{"name": "http", "port": 5000, "targetPort": 5000}]
-                    },
+                    "spec": {"ports": [{"name": "http", "port": 5000, "targetPort": 5000}]},
                 },
                 {
                     "apiVersion": "discovery.k8s.io/v1",
@@ -1103,23 +979,13 @@ def test_applied_config_discovers_with_the_service_account_token(
         base = f"http://127.0.0.1:{port}"
         waited = wait_for(
             "backend discovered through the API server and up",
-            lambda: [
-                t
-                for t in active_targets(base)
-                if t["labels"]["job"] == BACKEND_JOB and t["health"] == "up"
-            ],
+            lambda: [t for t in active_targets(base) if t["labels"]["job"] == BACKEND_JOB and t["health"] == "up"],
             timeout=120,
         )
-        print(
-            f"\nbackend up {waited:.1f}s after Prometheus started (token of ServiceAccount prometheus)"
-        )
+        print(f"\nbackend up {waited:.1f}s after Prometheus started (token of ServiceAccount prometheus)")
         logs = run(["docker", "logs", prom], check=False)
-        assert "forbidden" not in (logs.stdout + logs.stderr).lower(), (
-            logs.stdout + logs.stderr
-        )[-3000:]
-        cluster.kubectl_run(
-            "-n", namespace, "delete", "endpointslice", "backend-docker"
-        )
+        assert "forbidden" not in (logs.stdout + logs.stderr).lower(), (logs.stdout + logs.stderr)[-3000:]
+        cluster.kubectl_run("-n", namespace, "delete", "endpointslice", "backend-docker")
         started = time.monotonic()
 
         def firing():
@@ -1133,9 +999,7 @@ def test_applied_config_discovers_with_the_service_account_token(
             ]
 
         wait_for("ApplicationDown firing", firing, timeout=120)
-        print(
-            f"ApplicationDown firing {time.monotonic() - started:.1f}s after the backend's endpoint was removed"
-        )
+        print(f"ApplicationDown firing {time.monotonic() - started:.1f}s after the backend's endpoint was removed")
     finally:
         run(["docker", "rm", "-f", backend, prom], check=False)
         cluster.kubectl_run(

@@ -20,10 +20,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 
 def local_inventory_vars() -> dict:
-    return (
-        yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())
-        or {}
-    )
+    return yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text()) or {}
 
 
 def vault_vars() -> dict:
@@ -63,9 +60,7 @@ def vault_secret_values() -> list[str]:
 
 
 def merged_overrides(frontend_port: int, backend_port: int) -> dict:
-    overrides = copy.deepcopy(
-        local_inventory_vars().get("app_component_overrides") or {}
-    )
+    overrides = copy.deepcopy(local_inventory_vars().get("app_component_overrides") or {})
     for name, port in (("frontend", frontend_port), ("backend", backend_port)):
         component = overrides.setdefault(name, {})
         component.setdefault("service", {}).update({"type": "NodePort", "node_port": port})
@@ -169,9 +164,7 @@ class Runner:
         log.write_text(output)
         return Result(proc.returncode, output, time.monotonic() - started, log)
 
-    def start(
-        self, playbook: str, extra: dict | None = None, args: list[str] | None = None
-    ):
+    def start(self, playbook: str, extra: dict | None = None, args: list[str] | None = None):
         cmd, log = self.command(playbook, extra, args)
         handle = log.open("w")
         proc = subprocess.Popen(
@@ -193,9 +186,7 @@ class Runner:
 
 
 def get_json(url: str, timeout: float = 3) -> dict:
-    with urllib.request.urlopen(
-        url, timeout=timeout
-    ) as response:  # noqa: S310 - local test URL
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local test URL
         return json.loads(response.read().decode())
 
 

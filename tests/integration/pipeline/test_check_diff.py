@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 
 import pytest
+
 from pipeline_helpers import Runner, local_inventory_vars, record_figure
 
 pytestmark = pytest.mark.timeout(900)
@@ -30,18 +31,27 @@ HISTORY_CM = f"{PLATFORM}-release-history"
 COMPONENTS = ("backend", "frontend")
 REPOSITORY = "intelligent-agent"
 # Every namespaced kind the platform writes (the deployer may list them all).
-KINDS = ("deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses,configmaps,secrets,"
-         "networkpolicies,leases,serviceaccounts")
+KINDS = (
+    "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,ingresses,configmaps,secrets,"
+    "networkpolicies,leases,serviceaccounts"
+)
 
 
 def _digest(registry: str, component: str, tag: str) -> str | None:
     request = urllib.request.Request(
-        f"http://{registry}/v2/{REPOSITORY}/{component}/manifests/{tag}", method="HEAD",
-        headers={"Accept": ", ".join([
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.index.v1+json"])})
+        f"http://{registry}/v2/{REPOSITORY}/{component}/manifests/{tag}",
+        method="HEAD",
+        headers={
+            "Accept": ", ".join(
+                [
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.oci.image.index.v1+json",
+                ]
+            )
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local registry
             return response.headers.get("Docker-Content-Digest")
@@ -86,31 +96,54 @@ def seq(cluster, tmp_path_factory, demo_images):
         pytest.fail(f"the local registry lacks {missing}", pytrace=False)
     suffix = uuid.uuid4().hex[:6]
     deployed, absent = f"it-check-diff-{suffix}", f"it-check-first-{suffix}"
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": deployed, "labels": {"local-cluster/test": "true"}}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "platform-deployer", "namespace": deployed},
-         "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
-         "roleRef": {"kind": "ClusterRole", "name": "platform-deployer", "apiGroup": "rbac.authorization.k8s.io"}},
-    ])
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": deployed, "labels": {"local-cluster/test": "true"}},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "platform-deployer", "namespace": deployed},
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
+                "roleRef": {
+                    "kind": "ClusterRole",
+                    "name": "platform-deployer",
+                    "apiGroup": "rbac.authorization.k8s.io",
+                },
+            },
+        ]
+    )
     workdir = tmp_path_factory.mktemp("check-diff")
-    deployer = Runner(workdir / "deployer", {
-        **_base_vars(cluster.registry, deployed, workdir / "backups"),
-        # The deployer's namespace-scoped credentials; the namespace, quota, limits and RBAC are the admin's.
-        "platform_kubeconfig": str(cluster.deployer_kubeconfig),
-        "namespace_create": False,
-        "namespace_resource_quota_enabled": False,
-        "namespace_limit_range_enabled": False,
-        "namespace_deployer_enabled": False,
-    })
+    deployer = Runner(
+        workdir / "deployer",
+        {
+            **_base_vars(cluster.registry, deployed, workdir / "backups"),
+            # The deployer's namespace-scoped credentials; the namespace, quota, limits and RBAC are the admin's.
+            "platform_kubeconfig": str(cluster.deployer_kubeconfig),
+            "namespace_create": False,
+            "namespace_resource_quota_enabled": False,
+            "namespace_limit_range_enabled": False,
+            "namespace_deployer_enabled": False,
+        },
+    )
     # The admin of the local inventory (its platform_kubeconfig), who may create the namespace.
     admin = Runner(workdir / "admin", _base_vars(cluster.registry, absent, workdir / "backups-first"))
     for runner in (deployer, admin):
         runner.workdir.mkdir()
     started = time.monotonic()
-    state = {"deployer": deployer, "admin": admin, "deployed": deployed, "absent": absent, "workdir": workdir,
-             "digests": digests, "deploy": deployer.start("deploy.yml"), "t0": started}
+    state = {
+        "deployer": deployer,
+        "admin": admin,
+        "deployed": deployed,
+        "absent": absent,
+        "workdir": workdir,
+        "digests": digests,
+        "deploy": deployer.start("deploy.yml"),
+        "t0": started,
+    }
     yield state
     if state.get("deploy"):
         state["deploy"][0].kill()
@@ -130,7 +163,9 @@ def _versions(cluster, namespace: str) -> dict:
     return {
         f"{i['kind']}/{i['metadata']['name']}": (
             (i["metadata"].get("generation"), json.dumps(i.get("spec"), sort_keys=True))
-            if i["kind"] == "HorizontalPodAutoscaler" else i["metadata"]["resourceVersion"])
+            if i["kind"] == "HorizontalPodAutoscaler"
+            else i["metadata"]["resourceVersion"]
+        )
         for i in items
     }
 
@@ -145,8 +180,9 @@ def test_preview_of_a_first_deploy_creates_nothing(seq, cluster):
     assert "SUCCEEDED" not in result.output
     for component in COMPONENTS:
         digest = seq["digests"][(component, "1.0.0")]
-        assert re.search(rf"{component}: - \(revision -\) -> 1\.0\.0: would be created, image \S+@{digest}", text), \
+        assert re.search(rf"{component}: - \(revision -\) -> 1\.0\.0: would be created, image \S+@{digest}", text), (
             result.tail(40)
+        )
         # The app role names every object a real run would create, with the pinned image.
         assert f"Deployment {component} (image {cluster.registry}/{REPOSITORY}/{component}@{digest})" in text
     assert f"Check mode: namespace {absent} does not exist yet, so its Secrets cannot be dry-run" in text
@@ -165,18 +201,36 @@ def test_preview_of_a_new_version_shows_the_diff_and_writes_nothing(seq, cluster
     assert len(backups_before) == 1
 
     # Another run holds the deploy lock: a preview needs no lock, so it neither waits for nor touches it.
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": LOCK, "namespace": deployed},
-             "spec": {"holderIdentity": "another-run@ci/1", "leaseDurationSeconds": 600,
-                      "acquireTime": now, "renewTime": now}}
-    cluster.kubectl_run("apply", "--server-side", "--force-conflicts", "--field-manager", "integration-tests",
-                        "-f", "-", input=json.dumps(lease))
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": LOCK, "namespace": deployed},
+        "spec": {
+            "holderIdentity": "another-run@ci/1",
+            "leaseDurationSeconds": 600,
+            "acquireTime": now,
+            "renewTime": now,
+        },
+    }
+    cluster.kubectl_run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "integration-tests",
+        "-f",
+        "-",
+        input=json.dumps(lease),
+    )
     before = _versions(cluster, deployed)
     assert f"Lease/{LOCK}" in before and f"ConfigMap/{HISTORY_CM}" in before, sorted(before)
 
-    result = seq["deployer"].run("deploy.yml", {"platform_version": "2.0.0",
-                                                "platform_images": _images(cluster.registry, "2.0.0")},
-                                 args=["--check", "--diff"])
+    result = seq["deployer"].run(
+        "deploy.yml",
+        {"platform_version": "2.0.0", "platform_images": _images(cluster.registry, "2.0.0")},
+        args=["--check", "--diff"],
+    )
     record_figure("deploy.yml --check --diff of a new version", f"{result.seconds:.1f} s")
     assert result.rc == 0, result.tail(80)
     text = _text(result.output)
@@ -187,8 +241,11 @@ def test_preview_of_a_new_version_shows_the_diff_and_writes_nothing(seq, cluster
         # The diff of the Deployment: its image (by digest) and its version label.
         assert re.search(rf"^-\s+-\s+image: \S+/{component}@{old}$", result.output, re.M), result.tail(120)
         assert re.search(rf"^\+\s+-\s+image: \S+/{component}@{new}$", result.output, re.M), result.tail(120)
-        assert re.search(rf"{component}: 1\.0\.0 \(revision 1\) -> 2\.0\.0: would be rolled out, "
-                         rf"image \S+@{old} -> \S+@{new}", text), result.tail(40)
+        assert re.search(
+            rf"{component}: 1\.0\.0 \(revision 1\) -> 2\.0\.0: would be rolled out, "
+            rf"image \S+@{old} -> \S+@{new}",
+            text,
+        ), result.tail(40)
     # The server bookkeeping stays out of the diff.
     assert "managedFields" not in result.output
     assert re.search(r"^[-+]\s+app\.kubernetes\.io/version: [12]\.0\.0$", result.output, re.M)

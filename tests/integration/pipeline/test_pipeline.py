@@ -17,17 +17,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from pipeline_helpers import (
     Load,
     Runner,
     Webhook,
     image_vars,
-    record_figure,
     local_inventory_vars,
     merged_overrides,
+    record_figure,
     vault_secret_values,
     wait_for_version,
 )
@@ -121,11 +122,7 @@ def _deployment(pipe, name: str) -> dict:
 
 
 def _no_secret_in(pipe, text: str, where: str) -> None:
-    leaked = [
-        f"{value[:3]}...({len(value)} chars)"
-        for value in pipe["secrets"]
-        if value in text
-    ]
+    leaked = [f"{value[:3]}...({len(value)} chars)" for value in pipe["secrets"] if value in text]
     assert not leaked, f"secret values found in {where}: {leaked}"
 
 
@@ -157,9 +154,7 @@ def test_production_requires_confirmation(pipe):
 
 def test_first_deploy(pipe):
     try:
-        result = pipe["runner"].run(
-            "deploy.yml", {"platform_version": "1.0.0"}, ["-vvv"]
-        )
+        result = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0"}, ["-vvv"])
         record_figure(
             "first deploy of 1.0.0 (build, apply, wait, verify)",
             f"{result.seconds:.1f} s",
@@ -171,28 +166,14 @@ def test_first_deploy(pipe):
         assert len(history) == 1
         record = history[0]
         assert record["version"] == "1.0.0" and record["result"] == "succeeded"
-        assert (
-            record["commit"]
-            and record["who"]
-            and record["started"]
-            and record["finished"]
-        )
+        assert record["commit"] and record["who"] and record["started"] and record["finished"]
         assert float(record["duration_seconds"]) > 0 and "wait" in record["timings"]
 
         backend = _deployment(pipe, "backend")
-        assert (
-            "version 1.0.0"
-            in backend["metadata"]["annotations"]["kubernetes.io/change-cause"]
-        )
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
-            "envFrom", []
-        )
-        pipe["config_v1"] = [
-            e["configMapRef"]["name"] for e in env_from if "configMapRef" in e
-        ]
-        assert pipe[
-            "config_v1"
-        ], "the backend does not read the content-hashed ConfigMap"
+        assert "version 1.0.0" in backend["metadata"]["annotations"]["kubernetes.io/change-cause"]
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
+        pipe["config_v1"] = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
+        assert pipe["config_v1"], "the backend does not read the content-hashed ConfigMap"
 
         events = [e["event"] for e in pipe["webhook"].events]
         assert events == ["success"], events
@@ -214,9 +195,7 @@ def test_first_deploy(pipe):
 def test_second_deploy_changes_nothing(pipe):
     try:
         result = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0"})
-        record_figure(
-            "second deploy of 1.0.0 (nothing to change)", f"{result.seconds:.1f} s"
-        )
+        record_figure("second deploy of 1.0.0 (nothing to change)", f"{result.seconds:.1f} s")
         assert result.rc == 0, result.tail()
         changed = result.changed_tasks()
         record_figure("second deploy: tasks reported changed", json.dumps(changed))
@@ -240,9 +219,7 @@ def test_rolling_update_lock_and_concurrency(pipe):
     """1.0.0 -> 2.0.0 under load, taking over a stale lock, while a concurrent deploy is refused."""
     try:
         # A lock left by a killed run: renewed two hours ago, 60 s lease.
-        stale = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime(
-            "%Y-%m-%dT%H:%M:%S.000000Z"
-        )
+        stale = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         pipe["kubectl"](
             "-n",
             NAMESPACE,
@@ -266,9 +243,7 @@ def test_rolling_update_lock_and_concurrency(pipe):
         config_v2 = dict(pipe["config"], LOG_LEVEL="warning")
         load = Load(VERSION_URL, rate=20)
         load.start()
-        first = pipe["runner"].start(
-            "deploy.yml", {"platform_version": "2.0.0", "config_overrides": config_v2}
-        )
+        first = pipe["runner"].start("deploy.yml", {"platform_version": "2.0.0", "config_overrides": config_v2})
 
         holder, deadline = "", time.monotonic() + 240
         while time.monotonic() < deadline and first[0].poll() is None:
@@ -277,25 +252,17 @@ def test_rolling_update_lock_and_concurrency(pipe):
             if holder and holder != "killed-run@ci/0":
                 break
             time.sleep(0.5)
-        assert (
-            holder and holder != "killed-run@ci/0"
-        ), "the first deploy never took over the stale lock"
+        assert holder and holder != "killed-run@ci/0", "the first deploy never took over the stale lock"
 
-        second = pipe["runner"].run(
-            "deploy.yml", {"platform_version": "2.0.0", "image_build": "false"}
-        )
+        second = pipe["runner"].run("deploy.yml", {"platform_version": "2.0.0", "image_build": "false"})
         first_still_running = first[0].poll() is None
         result = pipe["runner"].finish(first)
         load.stop()
 
         record_figure("concurrent deploy refused after", f"{second.seconds:.1f} s")
         assert second.rc != 0
-        assert (
-            "Another deploy holds the lock" in second.output and holder in second.output
-        ), second.tail()
-        assert (
-            first_still_running
-        ), "the refused deploy waited for the first one instead of failing fast"
+        assert "Another deploy holds the lock" in second.output and holder in second.output, second.tail()
+        assert first_still_running, "the refused deploy waited for the first one instead of failing fast"
 
         record_figure(
             "rolling update 1.0.0 -> 2.0.0 (build, apply, wait, verify)",
@@ -309,20 +276,14 @@ def test_rolling_update_lock_and_concurrency(pipe):
             "requests during the rolling update (failed / total)",
             f"{len(load.failures)} / {total}",
         )
-        record_figure(
-            "versions answered during the rolling update", json.dumps(load.versions)
-        )
+        record_figure("versions answered during the rolling update", json.dumps(load.versions))
         assert total > 100
         assert load.failures == [], load.failures[:10]
         assert load.versions.get("1.0.0") and load.versions.get("2.0.0"), load.versions
         assert wait_for_version(VERSION_URL, "2.0.0") == "2.0.0"
         backend = _deployment(pipe, "backend")
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
-            "envFrom", []
-        )
-        assert [
-            e["configMapRef"]["name"] for e in env_from if "configMapRef" in e
-        ] != pipe["config_v1"]
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
+        assert [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e] != pipe["config_v1"]
     except BaseException:
         _mark(pipe, "test_rolling_update_lock_and_concurrency")
         raise
@@ -333,35 +294,24 @@ def test_rollback_to_revision_restores_version_and_config(pipe):
         revisions = {}
         for rs in pipe["kjson"]("-n", NAMESPACE, "get", "replicasets")["items"]:
             labels = rs["spec"]["template"]["metadata"].get("labels", {})
-            if (
-                labels.get("app.kubernetes.io/name") == "backend"
-                and labels.get("app.kubernetes.io/version") == "1.0.0"
-            ):
-                revisions["backend"] = rs["metadata"]["annotations"][
-                    "deployment.kubernetes.io/revision"
-                ]
+            if labels.get("app.kubernetes.io/name") == "backend" and labels.get("app.kubernetes.io/version") == "1.0.0":
+                revisions["backend"] = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
         assert revisions.get("backend"), "no backend revision of 1.0.0"
 
         result = pipe["runner"].run(
             "rollback.yml",
             {"revision": str(revisions["backend"]), "components": "backend"},
         )
-        record_figure(
-            "rollback.yml to a given revision (backend)", f"{result.seconds:.1f} s"
-        )
+        record_figure("rollback.yml to a given revision (backend)", f"{result.seconds:.1f} s")
         assert result.rc == 0, result.tail()
         assert "Release history" in result.output and "revision" in result.output
         # The frontend is the 2.0.0 nginx; the version comes from the backend behind it.
         assert wait_for_version(VERSION_URL, "1.0.0") == "1.0.0"
 
         backend = _deployment(pipe, "backend")
-        env_from = backend["spec"]["template"]["spec"]["containers"][0].get(
-            "envFrom", []
-        )
+        env_from = backend["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
         names = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
-        assert (
-            names == pipe["config_v1"]
-        ), "the rollback did not bring the 1.0.0 configuration back"
+        assert names == pipe["config_v1"], "the rollback did not bring the 1.0.0 configuration back"
         cm = pipe["kjson"]("-n", NAMESPACE, "get", "configmap", names[0])
         assert cm["data"].get("LOG_LEVEL") == pipe["config"].get("LOG_LEVEL")
         assert _history(pipe)[-1]["kind"] == "rollback"
@@ -398,13 +348,9 @@ def test_crashing_release_is_rolled_back(pipe):
     try:
         extra = {
             "platform_version": "2.1.0",
-            "image_component_overrides": {
-                "backend": {"build_args": {"BROKEN": "crash"}}
-            },
+            "image_component_overrides": {"backend": {"build_args": {"BROKEN": "crash"}}},
         }
-        extra["image_component_overrides"] = _image_overrides_with(
-            extra["image_component_overrides"]
-        )
+        extra["image_component_overrides"] = _image_overrides_with(extra["image_component_overrides"])
         result = pipe["runner"].run("deploy.yml", extra)
         _assert_rolled_back(
             pipe,
@@ -434,8 +380,7 @@ def test_unpullable_release_is_rolled_back(pipe):
                 "image_build": "false",
                 # A missing tag is refused before any write; a digest is deployed as given (as CI's are).
                 "platform_images": {
-                    name: f"127.0.0.1:5000/unpullable/{name}@sha256:{'0' * 64}"
-                    for name in ("frontend", "backend")
+                    name: f"127.0.0.1:5000/unpullable/{name}@sha256:{'0' * 64}" for name in ("frontend", "backend")
                 },
             },
             ["-vvv"],
@@ -449,9 +394,7 @@ def test_unpullable_release_is_rolled_back(pipe):
         _no_secret_in(pipe, result.output, "the -vvv output of the failed deploy")
         events = [e["event"] for e in pipe["webhook"].events]
         assert events[-1] == "rollback", events
-        assert "ImagePull" in json.dumps(pipe["webhook"].events[-1]), pipe[
-            "webhook"
-        ].events[-1]
+        assert "ImagePull" in json.dumps(pipe["webhook"].events[-1]), pipe["webhook"].events[-1]
     except BaseException:
         _mark(pipe, "test_unpullable_release_is_rolled_back")
         raise
@@ -478,9 +421,7 @@ def test_history_lists_every_release(pipe):
 
 def _image_overrides_with(extra: dict) -> dict:
     """The inventory's image_component_overrides (base images) deep-merged with the test's."""
-    merged = json.loads(
-        json.dumps(local_inventory_vars().get("image_component_overrides") or {})
-    )
+    merged = json.loads(json.dumps(local_inventory_vars().get("image_component_overrides") or {}))
     for name, fields in extra.items():
         target = merged.setdefault(name, {})
         for key, value in fields.items():

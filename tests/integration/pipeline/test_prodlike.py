@@ -162,8 +162,7 @@ class IngressStandIn:
 @pytest.fixture(scope="module")
 def images(cluster, demo_image_builder):
     started = time.monotonic()
-    subprocess.run([str(ROOT / "hack" / "base-images" / "build.sh")], check=True, timeout=1800,
-                   capture_output=True)
+    subprocess.run([str(ROOT / "hack" / "base-images" / "build.sh")], check=True, timeout=1800, capture_output=True)
     for version in VERSIONS:
         for component in ("backend", "frontend"):
             demo_image_builder(REGISTRY, "prodlike", component, version)
@@ -173,35 +172,39 @@ def images(cluster, demo_image_builder):
 
 def vault_values(db_host: str) -> dict:
     """A vault as an operator fills it in: every key of the example, real-looking values, nothing CHANGE_ME."""
-    example = yaml.safe_load(
-        (ROOT / "inventories/production/group_vars/all/vault.yml.example").read_text()
-    )
+    example = yaml.safe_load((ROOT / "inventories/production/group_vars/all/vault.yml.example").read_text())
     values = {key: secrets.token_urlsafe(24) for key in example["secrets_values"]}
-    values.update({
-        "DATABASE_URL": f"postgresql://app:{secrets.token_urlsafe(16)}@{db_host}:5432/intelligent_agent",
-        "REDIS_URL": f"redis://:{secrets.token_urlsafe(16)}@{db_host}:6379/0",
-        "ENCRYPTION_KEY": secrets.token_hex(32),
-        "ENCRYPTION_IV": secrets.token_hex(16),
-        "SENTRY_DSN": f"https://{secrets.token_hex(16)}@sentry.example.com/42",
-        # The formats production insists on (roles/secrets secrets_formats).
-        "OPENAI_API_KEY": "sk-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
-        "ANTHROPIC_API_KEY": "sk-ant-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
-        "SENDGRID_API_KEY": f"SG.{secrets.token_hex(11)}.{secrets.token_hex(20)}",
-        "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20),
-        "AWS_CLOUDFRONT_DISTRIBUTION_ID": "E" + secrets.token_hex(6).upper(),
-        "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
-        "STRIPE_PUBLISHABLE_KEY": "pk_test_" + secrets.token_hex(16),
-        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
-        "GOOGLE_CLIENT_ID": f"{secrets.randbelow(10**12)}-{secrets.token_hex(8)}.apps.googleusercontent.com",
-        "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
-        "AWS_S3_BUCKET": "intelligent-agent-uploads",
-        "SMTP_USERNAME": "apikey",
-        "GRAFANA_ADMIN_USER": "admin",
-    })
+    values.update(
+        {
+            "DATABASE_URL": f"postgresql://app:{secrets.token_urlsafe(16)}@{db_host}:5432/intelligent_agent",
+            "REDIS_URL": f"redis://:{secrets.token_urlsafe(16)}@{db_host}:6379/0",
+            "ENCRYPTION_KEY": secrets.token_hex(32),
+            "ENCRYPTION_IV": secrets.token_hex(16),
+            "SENTRY_DSN": f"https://{secrets.token_hex(16)}@sentry.example.com/42",
+            # The formats production insists on (roles/secrets secrets_formats).
+            "OPENAI_API_KEY": "sk-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
+            "ANTHROPIC_API_KEY": "sk-ant-" + secrets.token_hex(24),  # pragma: allowlist secret (made at run time)
+            "SENDGRID_API_KEY": f"SG.{secrets.token_hex(11)}.{secrets.token_hex(20)}",
+            "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20),
+            "AWS_CLOUDFRONT_DISTRIBUTION_ID": "E" + secrets.token_hex(6).upper(),
+            "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
+            "STRIPE_PUBLISHABLE_KEY": "pk_test_" + secrets.token_hex(16),
+            "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),  # pragma: allowlist secret (made at run time)
+            "GOOGLE_CLIENT_ID": f"{secrets.randbelow(10**12)}-{secrets.token_hex(8)}.apps.googleusercontent.com",
+            "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
+            "AWS_S3_BUCKET": "intelligent-agent-uploads",
+            "SMTP_USERNAME": "apikey",
+            "GRAFANA_ADMIN_USER": "admin",
+        }
+    )
     return {
         "secrets_values": values,
-        "secrets_registry": {"server": REGISTRY, "username": "ci-push", "password": secrets.token_urlsafe(16),
-                             "email": ""},
+        "secrets_registry": {
+            "server": REGISTRY,
+            "username": "ci-push",
+            "password": secrets.token_urlsafe(16),
+            "email": "",
+        },
         "vault_monitoring_slack_api_url": "https://hooks.slack.com/services/T000/B000/" + secrets.token_hex(12),
     }
 
@@ -223,8 +226,10 @@ def overrides(cluster, env: str, ingress: IngressStandIn, db_host: str, monitori
         "monitoring_grafana_enabled": False,
         # how big pods are
         "app_component_overrides": _sizes_over(env),
-        "monitoring_prometheus_resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                                            "limits": {"cpu": "1", "memory": "512Mi"}},
+        "monitoring_prometheus_resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
     }
 
 
@@ -258,8 +263,13 @@ class Environment:
 
     def deploy(self, version: str, **extra):
         self.cluster.service_account_kubeconfig(self.namespace, DEPLOYER_SA, self.deployer_kubeconfig)
-        data = {"platform_version": version, "platform_kubeconfig": str(self.deployer_kubeconfig),
-                "deploy_confirm": True, "image_build": False, **extra}
+        data = {
+            "platform_version": version,
+            "platform_kubeconfig": str(self.deployer_kubeconfig),
+            "deploy_confirm": True,
+            "image_build": False,
+            **extra,
+        }
         return self.runner.run("deploy.yml", data, timeout=900)
 
     def serving_version(self) -> str:
@@ -284,9 +294,26 @@ def outside(cluster):
     no policy opens."""
     host = node_address(cluster)
     workdir = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=api.example.com", "-keyout", str(workdir / "key.pem"), "-out", str(workdir / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=api.example.com",
+            "-keyout",
+            str(workdir / "key.pem"),
+            "-out",
+            str(workdir / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(workdir / "cert.pem", workdir / "key.pem")
     stand_ins = {
@@ -361,8 +388,10 @@ class Load(threading.Thread):
                 continue
 
     def run(self):
-        threads = [threading.Thread(target=self._work, args=(self.urls[i % len(self.urls)],), daemon=True)
-                   for i in range(self.workers)]
+        threads = [
+            threading.Thread(target=self._work, args=(self.urls[i % len(self.urls)],), daemon=True)
+            for i in range(self.workers)
+        ]
         for thread in threads:
             thread.start()
         self.stop_event.wait()
@@ -405,7 +434,8 @@ def test_production_bootstrap_then_deploy_by_the_deployer(cluster, production):
     # Pinned by digest, as CI pushed it.
     for name in ("frontend", "backend"):
         image = cluster.kubectl_json("-n", "production", "get", "deployment", name)["spec"]["template"]["spec"][
-            "containers"][0]["image"]
+            "containers"
+        ][0]["image"]
         assert image.startswith(f"{IMAGE_REPO}/{name}") and "@sha256:" in image, image
 
     # The health checks of the production inventory ran through the (stand-in) Ingress hosts and passed.
@@ -431,8 +461,9 @@ def test_production_prometheus_in_its_own_namespace_scrapes_the_backend(cluster,
     assert result.rc == 0, result.tail(80)
     deadline, backend = time.monotonic() + 120, []
     while time.monotonic() < deadline:
-        backend = [t for t in prometheus_targets(cluster, production.monitoring_ns)
-                   if t["labels"].get("job") == BACKEND_JOB]
+        backend = [
+            t for t in prometheus_targets(cluster, production.monitoring_ns) if t["labels"].get("job") == BACKEND_JOB
+        ]
         if backend and all(t["health"] == "up" for t in backend):
             break
         time.sleep(3)
@@ -465,7 +496,8 @@ def test_production_redeploy_keeps_the_replica_count_the_hpa_chose(cluster, prod
     assert min(watch.seen) >= 3, f"the redeploy scaled the HPA's backend down: replicas seen {watch.seen}"
     frontend = cluster.kubectl_json("-n", "production", "get", "deployment", "frontend")
     assert frontend["spec"]["replicas"] == 2
-    print(f"\nredeploy of the HPA-scaled backend in {result.seconds:.0f} s; backend replicas seen: {sorted(set(watch.seen))}")
+    seen = sorted(set(watch.seen))
+    print(f"\nredeploy of the HPA-scaled backend in {result.seconds:.0f} s; backend replicas seen: {seen}")
 
 
 @pytest.fixture(scope="module")

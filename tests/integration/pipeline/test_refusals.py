@@ -15,6 +15,7 @@ import os
 import uuid
 
 import pytest
+
 from pipeline_helpers import ROOT, Runner, local_inventory_vars, record_figure
 
 BASE_IMAGE = "127.0.0.1:5000/base/debian-python:bookworm"
@@ -53,10 +54,7 @@ def snapshot(cluster, namespace: str) -> dict:
     if found.returncode != 0:
         return {}
     items = cluster.kubectl_json("-n", namespace, "get", KINDS)["items"]
-    state = {
-        f"{item['kind']}/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
-        for item in items
-    }
+    state = {f"{item['kind']}/{item['metadata']['name']}": item["metadata"]["resourceVersion"] for item in items}
     ns = cluster.kubectl_json("get", "namespace", namespace)
     state[f"Namespace/{namespace}"] = ns["metadata"]["resourceVersion"]
     return state
@@ -66,8 +64,12 @@ def assert_refused_early(result, fragments: list[str], name: str) -> None:
     assert result.rc != 0, f"{name}: the run was not refused\n{result.tail()}"
     for fragment in fragments:
         assert fragment in result.output, f"{name}: '{fragment}' not in the output\n{result.tail(40)}"
-    reached = [task for task in AFTER_PREFLIGHT if f"TASK [intelligent_agent.platform.release : {task}]" in result.output
-               or f"TASK [intelligent_agent.platform.namespace : {task}]" in result.output]
+    reached = [
+        task
+        for task in AFTER_PREFLIGHT
+        if f"TASK [intelligent_agent.platform.release : {task}]" in result.output
+        or f"TASK [intelligent_agent.platform.namespace : {task}]" in result.output
+    ]
     assert not reached, f"{name}: the refusal came after the preflight ({reached})\n{result.tail()}"
     record_figure(f"refusal: {name}", f"{result.seconds:.1f} s")
     assert result.seconds < FAST_SECONDS, f"{name}: refused only after {result.seconds:.0f} s"
@@ -171,12 +173,18 @@ def test_bad_input_is_refused_before_anything_changes(cluster, baseline, name):
 
 def test_refused_first_deploy_creates_no_namespace(cluster, baseline):
     namespace = f"it-refusals-first-{uuid.uuid4().hex[:6]}"
-    extra = {"platform_version": "1.0.0", "platform_namespace": namespace,
-             **with_backend(baseline["overrides"], resources__limits__memory="1GB")}
+    extra = {
+        "platform_version": "1.0.0",
+        "platform_namespace": namespace,
+        **with_backend(baseline["overrides"], resources__limits__memory="1GB"),
+    }
     result = baseline["runner"].run("deploy.yml", extra)
     try:
-        assert_refused_early(result, ["app_components[backend].resources.limits.memory: '1GB' is not a Kubernetes quantity"],
-                             "first deploy with memory 1GB")
+        assert_refused_early(
+            result,
+            ["app_components[backend].resources.limits.memory: '1GB' is not a Kubernetes quantity"],
+            "first deploy with memory 1GB",
+        )
         assert snapshot(cluster, namespace) == {}, "the refused first deploy created the namespace"
     finally:
         cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
@@ -201,14 +209,27 @@ def test_missing_permission_is_refused_naming_it(cluster, namespace, baseline, t
     for rule in rules:
         if "leases" in rule.get("resources", []):
             rule["verbs"] = [verb for verb in rule["verbs"] if verb != "update"]
-    cluster.apply([
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "deployer-without-lease-update", "namespace": namespace}, "rules": rules},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "deployer-without-lease-update", "namespace": namespace},
-         "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
-         "roleRef": {"kind": "Role", "name": "deployer-without-lease-update", "apiGroup": "rbac.authorization.k8s.io"}},
-    ])
+    cluster.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "deployer-without-lease-update", "namespace": namespace},
+                "rules": rules,
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "deployer-without-lease-update", "namespace": namespace},
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform-system"}],
+                "roleRef": {
+                    "kind": "Role",
+                    "name": "deployer-without-lease-update",
+                    "apiGroup": "rbac.authorization.k8s.io",
+                },
+            },
+        ]
+    )
     cluster.kubectl_run("-n", namespace, "delete", "rolebinding", "platform-deployer")
     _wait_until(cluster, namespace, "update", "leases.coordination.k8s.io", allowed=False)
     _wait_until(cluster, namespace, "create", "deployments.apps", allowed=True)
@@ -228,5 +249,7 @@ def test_missing_permission_is_refused_naming_it(cluster, namespace, baseline, t
         "app_optional_apis": {"vpa": False, "cert_manager": False, "custom_metrics": "auto"},
     }
     result = runner.run("deploy.yml", {"platform_version": "1.0.0"})
-    assert_refused_early(result, ["lack 1 permission(s)", "update leases.coordination.k8s.io"], "missing update on leases")
+    assert_refused_early(
+        result, ["lack 1 permission(s)", "update leases.coordination.k8s.io"], "missing update on leases"
+    )
     assert_unchanged(before, snapshot(cluster, namespace), "missing permission")

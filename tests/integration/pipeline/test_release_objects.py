@@ -19,6 +19,7 @@ import uuid
 
 import pytest
 import yaml
+
 from pipeline_helpers import ROOT, Runner, record_figure, vault_vars
 from test_refusals import kwok_overrides
 
@@ -44,8 +45,13 @@ def prune_env(cluster, tmp_path_factory):
             "ANSIBLE_VAULT_IDENTITY_LIST",
             os.environ.get("ANSIBLE_VAULT_IDENTITY_LIST", f"local@{ROOT}/inventories/local/vault-password.txt"),
         )
-        yield {"runner": Runner(workdir, base_vars), "namespace": namespace, "cluster": cluster,
-               "overrides": base_vars["app_component_overrides"], "secrets": vault_vars()["secrets_values"]}
+        yield {
+            "runner": Runner(workdir, base_vars),
+            "namespace": namespace,
+            "cluster": cluster,
+            "overrides": base_vars["app_component_overrides"],
+            "secrets": vault_vars()["secrets_values"],
+        }
     cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
@@ -128,7 +134,9 @@ def test_failed_config_changes_keep_the_serving_config_and_a_verified_release_pr
     assert serving_config in configs_after and new_config in configs_after
     assert len(configs | {new_config}) - len(configs_after) >= 1, (configs, configs_after)  # something went
     assert serving_secret in secrets_after
-    record_figure("prune: ConfigMap versions before/after the verified release", f"{len(configs) + 1} / {len(configs_after)}")
+    record_figure(
+        "prune: ConfigMap versions before/after the verified release", f"{len(configs) + 1} / {len(configs_after)}"
+    )
 
     # A second identical deploy changes nothing and prunes nothing.
     again = deploy(env, "1.1.0", {"config_overrides": {"LOG_LEVEL": "info"}})
@@ -174,8 +182,10 @@ def _objects(env) -> list[tuple[str, str]]:
 
 def test_a_failed_release_puts_back_the_service_hpa_and_pdb_it_changed(prune_env):
     env = prune_env
-    before = {kind: kubectl_json(env, "get", kind, "backend")["spec"]
-              for kind in ("service", "horizontalpodautoscaler", "poddisruptionbudget")}
+    before = {
+        kind: kubectl_json(env, "get", kind, "backend")["spec"]
+        for kind in ("service", "horizontalpodautoscaler", "poddisruptionbudget")
+    }
     broken = changed_release(env, 99)
     backend = broken["app_component_overrides"]["backend"]
     backend.setdefault("service", {}).update(port=5099)

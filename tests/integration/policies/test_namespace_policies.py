@@ -17,18 +17,16 @@ Every refusal is shown to be the policy's: a pod of a namespace without policies
 from __future__ import annotations
 
 import http.server
-import os
 import socket
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+from support.runner import run_playbook
+
 MARKER = "policy-ok"
 BACKEND_PORT = 5000
 # kube-router programs a new pod's chains shortly after it starts; until then the pod is unrestricted.
@@ -64,9 +62,7 @@ class _Marker(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def node_ip(cluster):
     node = cluster.kubectl_json("get", "node", cluster.real_node)
-    return next(
-        a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"
-    )
+    return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +122,8 @@ def pod(cluster, name, labels, serve_port=None, low_ports=False):
             "tcpSocket": {"port": serve_port},
             "periodSeconds": 1,
         }
-    if (
-        low_ports
-    ):  # a non-root pod listening on 443: a safe sysctl of its own network namespace
-        spec["securityContext"]["sysctls"] = [
-            {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
-        ]
+    if low_ports:  # a non-root pod listening on 443: a safe sysctl of its own network namespace
+        spec["securityContext"]["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -177,18 +169,14 @@ def fetch(cluster, namespace, client, ip, port):
         if sep and code.strip().isdigit():
             return int(code) == 0 and out.strip() == MARKER
         time.sleep(0.5 * (attempt + 1))  # kubectl exec itself failed: not a verdict
-    raise AssertionError(
-        f"kubectl exec {namespace}/{client} failed: {proc.stderr.strip()}"
-    )
+    raise AssertionError(f"kubectl exec {namespace}/{client} failed: {proc.stderr.strip()}")
 
 
 def settles(probe, want, what):
     """Poll PROBE until it returns WANT (kube-router may not have programmed a new pod yet)."""
     deadline = time.monotonic() + ENFORCE_TIMEOUT
     while probe() != want:
-        assert (
-            time.monotonic() < deadline
-        ), f"{what}: still {not want} after {ENFORCE_TIMEOUT:.0f} s"
+        assert time.monotonic() < deadline, f"{what}: still {not want} after {ENFORCE_TIMEOUT:.0f} s"
         time.sleep(0.5)
 
 
@@ -212,12 +200,8 @@ def create_namespace(cluster, name):
         }
     )
     deadline = time.monotonic() + 60
-    while cluster.kubectl_run(
-        "-n", name, "get", "serviceaccount", "default", check=False
-    ).returncode:
-        assert (
-            time.monotonic() < deadline
-        ), f"ServiceAccount {name}/default not created within 60 s"
+    while cluster.kubectl_run("-n", name, "get", "serviceaccount", "default", check=False).returncode:
+        assert time.monotonic() < deadline, f"ServiceAccount {name}/default not created within 60 s"
         time.sleep(0.5)
 
 
@@ -250,27 +234,11 @@ def namespaces(cluster, tmp_path_factory):
             "namespace_deployer_enabled": False,
         }
         (workdir / "vars.yml").write_text(yaml.safe_dump(variables))
-        env = dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            ANSIBLE_FORCE_COLOR="0",
-            PATH=f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}",
-        )
-        proc = subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                "localhost,",
-                str(workdir / "namespace.yml"),
-                "-e",
-                f"@{workdir / 'vars.yml'}",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
+        proc = run_playbook(
+            workdir / "namespace.yml",
+            inventory="localhost,",
+            extra_files=[workdir / "vars.yml"],
             timeout=600,
-            check=False,
         )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
         yield names
@@ -327,9 +295,7 @@ def pods(cluster, namespaces):
 
 
 def test_the_role_applied_the_production_policies(cluster, namespaces):
-    found = cluster.kubectl_json("-n", namespaces["app"], "get", "networkpolicies")[
-        "items"
-    ]
+    found = cluster.kubectl_json("-n", namespaces["app"], "get", "networkpolicies")["items"]
     specs = {p["metadata"]["name"]: p["spec"] for p in found}
     assert set(specs) == {
         "default-deny-all",
@@ -346,9 +312,7 @@ def test_the_role_applied_the_production_policies(cluster, namespaces):
     assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]
 
 
-def test_backend_reaches_https_outside_the_cluster(
-    cluster, namespaces, pods, external, node_ip
-):
+def test_backend_reaches_https_outside_the_cluster(cluster, namespaces, pods, external, node_ip):
     app = namespaces["app"]
     holds(
         lambda: fetch(cluster, app, "backend", node_ip, external["https"]),
@@ -364,9 +328,7 @@ def test_backend_reaches_https_outside_the_cluster(
 
 def test_backend_is_refused_a_pod_of_the_cluster_on_443(cluster, namespaces, pods):
     other = namespaces["other"]
-    assert fetch(
-        cluster, other, "client", pods["server443"], 443
-    ), "the in-cluster 443 server does not answer"
+    assert fetch(cluster, other, "client", pods["server443"], 443), "the in-cluster 443 server does not answer"
     holds(
         lambda: fetch(cluster, namespaces["app"], "backend", pods["server443"], 443),
         False,
@@ -374,29 +336,19 @@ def test_backend_is_refused_a_pod_of_the_cluster_on_443(cluster, namespaces, pod
     )
 
 
-def test_backend_is_refused_other_external_ports(
-    cluster, namespaces, pods, external, node_ip
-):
-    assert fetch(
-        cluster, namespaces["other"], "client", node_ip, external["other"]
-    ), "the listener does not answer"
+def test_backend_is_refused_other_external_ports(cluster, namespaces, pods, external, node_ip):
+    assert fetch(cluster, namespaces["other"], "client", node_ip, external["other"]), "the listener does not answer"
     holds(
-        lambda: fetch(
-            cluster, namespaces["app"], "backend", node_ip, external["other"]
-        ),
+        lambda: fetch(cluster, namespaces["app"], "backend", node_ip, external["other"]),
         False,
         f"backend -> external :{external['other']}",
     )
 
 
-def test_only_prometheus_of_the_monitoring_namespace_reaches_the_backend(
-    cluster, namespaces, pods
-):
+def test_only_prometheus_of_the_monitoring_namespace_reaches_the_backend(cluster, namespaces, pods):
     ip = pods["backend"]
     holds(
-        lambda: fetch(
-            cluster, namespaces["monitoring"], "prometheus", ip, BACKEND_PORT
-        ),
+        lambda: fetch(cluster, namespaces["monitoring"], "prometheus", ip, BACKEND_PORT),
         True,
         "monitoring -> backend",
     )

@@ -40,7 +40,7 @@ def _registry_tags(cluster, repository: str) -> set[str]:
         text=True,
         check=False,
     )
-    return set((json.loads(proc.stdout or "{}").get("tags") or [])) if proc.returncode == 0 else set()
+    return set(json.loads(proc.stdout or "{}").get("tags") or []) if proc.returncode == 0 else set()
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,7 @@ def boot(cluster, tmp_path_factory):
         "failed": [],
     }
     yield state
-    cluster.kubectl_run(
-        "delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False
-    )
+    cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
     for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
         cluster.kubectl_run("delete", kind, policy, "--ignore-not-found", check=False)
 
@@ -175,20 +173,14 @@ def test_deployer_cannot_create_a_service_account_token_secret(cluster, boot, de
         },
         "type": "kubernetes.io/service-account-token",
     }
-    refused = _as_deployer(
-        cluster, deployer_config, "create", "-f", "-", input=json.dumps(token_secret)
-    )
+    refused = _as_deployer(cluster, deployer_config, "create", "-f", "-", input=json.dumps(token_secret))
     assert refused.returncode != 0
     assert boot["policy"] in refused.stderr, refused.stderr
     # The same request by the admin is not the policy's business, and an Opaque Secret by the deployer passes.
     opaque = dict(token_secret, type="Opaque", metadata={"name": "deployer-opaque", "namespace": ns})
-    allowed = _as_deployer(
-        cluster, deployer_config, "create", "--dry-run=server", "-f", "-", input=json.dumps(opaque)
-    )
+    allowed = _as_deployer(cluster, deployer_config, "create", "--dry-run=server", "-f", "-", input=json.dumps(opaque))
     assert allowed.returncode == 0, allowed.stderr
-    admin = cluster.kubectl_run(
-        "create", "--dry-run=server", "-f", "-", input=json.dumps(token_secret), check=False
-    )
+    admin = cluster.kubectl_run("create", "--dry-run=server", "-f", "-", input=json.dumps(token_secret), check=False)
     assert admin.returncode == 0, admin.stderr
 
 
@@ -196,9 +188,7 @@ def test_deploy_as_the_namespaced_deployer(cluster, boot, deployer_config):
     ns = boot["namespace"]
     extra = {
         "platform_kubeconfig": str(deployer_config),
-        "platform_health_checks": [
-            {"name": "frontend", "url": f"http://127.0.0.1:{FRONTEND_PORT}/health"}
-        ],
+        "platform_health_checks": [{"name": "frontend", "url": f"http://127.0.0.1:{FRONTEND_PORT}/health"}],
     }
     # Images another run already pushed (make demo, the pipeline tests) are deployed by digest; else build them.
     common = _registry_tags(cluster, "intelligent-agent/frontend") & _registry_tags(

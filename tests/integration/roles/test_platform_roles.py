@@ -53,9 +53,7 @@ def secret_values() -> dict:
 
 def every_secret_string(values: dict) -> list[str]:
     registry = values["secrets_registry"]
-    return [v for v in values["secrets_values"].values() if len(v) >= 8] + [
-        registry["password"]
-    ]
+    return [v for v in values["secrets_values"].values() if len(v) >= 8] + [registry["password"]]
 
 
 def changed_count(output: str) -> int:
@@ -80,9 +78,7 @@ def play(cluster, extra: dict, *args, kubeconfig=None, expect_ok=True, timeout=6
         timeout=timeout,
     )
     output = proc.stdout + proc.stderr
-    print(
-        f"ansible-playbook {' '.join(args)}: rc={proc.returncode} in {time.monotonic() - started:.1f}s"
-    )
+    print(f"ansible-playbook {' '.join(args)}: rc={proc.returncode} in {time.monotonic() - started:.1f}s")
     if expect_ok:
         assert proc.returncode == 0, output[-6000:]
     return output
@@ -92,9 +88,7 @@ def read_back(cluster, namespace: str) -> list[dict]:
     items = cluster.kubectl_json("-n", namespace, "get", NAMESPACED_KINDS)["items"]
     items.append(cluster.kubectl_json("get", "namespace", namespace))
     for kind in ("verticalpodautoscalers.autoscaling.k8s.io",):
-        proc = cluster.kubectl_run(
-            "-n", namespace, "get", kind, "-o", "json", check=False
-        )
+        proc = cluster.kubectl_run("-n", namespace, "get", kind, "-o", "json", check=False)
         if proc.returncode == 0:
             items += json.loads(proc.stdout)["items"]
     return items
@@ -114,42 +108,30 @@ def wait_settled(cluster, namespace: str, timeout: float = 180) -> None:
             "deployments,horizontalpodautoscalers,resourcequotas",
         )["items"]
         status = json.dumps(
-            [
-                (i["kind"], i["metadata"]["name"], i["metadata"]["resourceVersion"])
-                for i in items
-            ],
+            [(i["kind"], i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items],
             sort_keys=True,
         )
         if status != last:
             last, stable_since = status, time.monotonic()
         elif time.monotonic() - stable_since >= 8:
-            print(
-                f"objects in {namespace} settled after {time.monotonic() - started:.1f}s"
-            )
+            print(f"objects in {namespace} settled after {time.monotonic() - started:.1f}s")
             return
         time.sleep(2)
     print(f"objects in {namespace} still changing after {timeout}s; continuing")
 
 
 def api_groups(cluster) -> set[str]:
-    return {
-        line.split("/")[0]
-        for line in cluster.kubectl_run("api-versions").stdout.split()
-    }
+    return {line.split("/")[0] for line in cluster.kubectl_run("api-versions").stdout.split()}
 
 
 @pytest.fixture
 def production_namespace(cluster):
     name = f"it-roles-prod-{uuid.uuid4().hex[:6]}"
     yield name
-    cluster.kubectl_run(
-        "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
-    )
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-def test_production_values_create_the_seed_objects_idempotently(
-    cluster, production_namespace
-):
+def test_production_values_create_the_seed_objects_idempotently(cluster, production_namespace):
     ns = production_namespace
     values = secret_values()
     base = {
@@ -173,27 +155,18 @@ def test_production_values_create_the_seed_objects_idempotently(
         [
             o
             for o in objects
-            if o["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by")
-            == "intelligent_agent.platform"
+            if o["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "intelligent_agent.platform"
         ]
     )
     if "autoscaling.k8s.io" not in groups:
-        assert (
-            "VerticalPodAutoscaler skipped: API autoscaling.k8s.io is not served"
-            in first
-        )
+        assert "VerticalPodAutoscaler skipped: API autoscaling.k8s.io is not served" in first
 
     secrets = [
-        o
-        for o in objects
-        if o["kind"] == "Secret"
-        and o["metadata"]["name"].startswith("intelligent-agent-secrets-")
+        o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"].startswith("intelligent-agent-secrets-")
     ]
     assert len(secrets) == 1 and set(secrets[0]["data"]) == SEED_SECRET_KEYS
     # Server-side apply: no last-applied annotation holding the data; one stable field manager.
-    assert "kubectl.kubernetes.io/last-applied-configuration" not in (
-        secrets[0]["metadata"].get("annotations") or {}
-    )
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in (secrets[0]["metadata"].get("annotations") or {})
     fields = cluster.kubectl_json(
         "-n",
         ns,
@@ -202,21 +175,12 @@ def test_production_values_create_the_seed_objects_idempotently(
         secrets[0]["metadata"]["name"],
         "--show-managed-fields",
     )
-    assert {m["manager"] for m in fields["metadata"]["managedFields"]} == {
-        "intelligent-agent-platform"
-    }
+    assert {m["manager"] for m in fields["metadata"]["managedFields"]} == {"intelligent-agent-platform"}
     registry = next(
-        o
-        for o in objects
-        if o["kind"] == "Secret"
-        and o["metadata"]["name"] == "intelligent-agent-registry"
+        o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "intelligent-agent-registry"
     )
     assert registry["type"] == "kubernetes.io/dockerconfigjson"
-    backend = next(
-        o
-        for o in objects
-        if o["kind"] == "Deployment" and o["metadata"]["name"] == "backend"
-    )
+    backend = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "backend")
     env_from = backend["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": secrets[0]["metadata"]["name"]}} in env_from
     for secret in every_secret_string(values):
@@ -231,10 +195,7 @@ def test_production_values_create_the_seed_objects_idempotently(
         d["metadata"]["name"]: d["metadata"]["generation"]
         for d in cluster.kubectl_json("-n", ns, "get", "deployments")["items"]
     }
-    configmaps = {
-        c["metadata"]["name"]
-        for c in cluster.kubectl_json("-n", ns, "get", "configmaps")["items"]
-    }
+    configmaps = {c["metadata"]["name"] for c in cluster.kubectl_json("-n", ns, "get", "configmaps")["items"]}
     rotated = copy.deepcopy(values["secrets_values"])
     rotated["JWT_SECRET"] = "rotated-" + uuid.uuid4().hex + uuid.uuid4().hex
     changed_vars = {
@@ -251,10 +212,7 @@ def test_production_values_create_the_seed_objects_idempotently(
         for d in cluster.kubectl_json("-n", ns, "get", "deployments")["items"]
     }
     assert after == generations
-    assert {
-        c["metadata"]["name"]
-        for c in cluster.kubectl_json("-n", ns, "get", "configmaps")["items"]
-    } == configmaps
+    assert {c["metadata"]["name"] for c in cluster.kubectl_json("-n", ns, "get", "configmaps")["items"]} == configmaps
 
     # The same change for real, with --diff: new hashed ConfigMap and Secret, the Deployment points at them,
     # the previous versions stay for rollbacks, and still no value in the output.
@@ -263,21 +221,14 @@ def test_production_values_create_the_seed_objects_idempotently(
         assert secret not in applied, "a secret value appeared in --diff output"
     config_names = sorted(
         c["metadata"]["name"]
-        for c in cluster.kubectl_json(
-            "-n", ns, "get", "configmaps", "-l", "app.kubernetes.io/name=config"
-        )["items"]
+        for c in cluster.kubectl_json("-n", ns, "get", "configmaps", "-l", "app.kubernetes.io/name=config")["items"]
     )
     assert len(config_names) == 2
     backend = cluster.kubectl_json("-n", ns, "get", "deployment", "backend")
     refs = backend["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     new_config = next(r["configMapRef"]["name"] for r in refs if "configMapRef" in r)
     assert new_config in config_names
-    assert (
-        cluster.kubectl_json("-n", ns, "get", "configmap", new_config)["data"][
-            "LOG_LEVEL"
-        ]
-        == "warn"
-    )
+    assert cluster.kubectl_json("-n", ns, "get", "configmap", new_config)["data"]["LOG_LEVEL"] == "warn"
 
     # A third version with config_keep_versions=1: the config role deletes nothing (pruning waits for a verified
     # release: deploy.yml's prune step), and the Deployment uses the newest.
@@ -292,9 +243,7 @@ def test_production_values_create_the_seed_objects_idempotently(
     assert changed_count(third) > 0
     remaining = {
         c["metadata"]["name"]
-        for c in cluster.kubectl_json(
-            "-n", ns, "get", "configmaps", "-l", "app.kubernetes.io/name=config"
-        )["items"]
+        for c in cluster.kubectl_json("-n", ns, "get", "configmaps", "-l", "app.kubernetes.io/name=config")["items"]
     }
     assert len(remaining) == 3 and set(config_names) <= remaining
     backend = cluster.kubectl_json("-n", ns, "get", "deployment", "backend")
@@ -308,21 +257,14 @@ def test_production_with_one_change_me_fails_before_anything_is_applied(cluster)
     values = secret_values()
     broken = copy.deepcopy(values["secrets_values"])
     broken["SESSION_SECRET"] = "CHANGE_ME"
-    output = play(
-        cluster, {"platform_namespace": ns, "secrets_values": broken}, expect_ok=False
-    )
+    output = play(cluster, {"platform_namespace": ns, "secrets_values": broken}, expect_ok=False)
     assert "SESSION_SECRET (placeholder)" in output
     assert "nothing was applied" in output
     for secret in every_secret_string(values):
         assert secret not in output
     assert "Apply the namespace objects server-side" not in output
-    namespaces = {
-        n["metadata"]["name"]
-        for n in cluster.kubectl_json("get", "namespaces")["items"]
-    }
-    assert (
-        ns not in namespaces
-    ), "the namespace was created although the secrets were refused"
+    namespaces = {n["metadata"]["name"] for n in cluster.kubectl_json("get", "namespaces")["items"]}
+    assert ns not in namespaces, "the namespace was created although the secrets were refused"
 
 
 def test_deployer_kubeconfig_applies_the_namespaced_parts(cluster, namespace):
@@ -344,17 +286,9 @@ def test_deployer_kubeconfig_applies_the_namespaced_parts(cluster, namespace):
     }
     first = play(cluster, extra, kubeconfig=cluster.deployer_kubeconfig)
     assert changed_count(first) > 0
-    deployments = {
-        d["metadata"]["name"]
-        for d in cluster.kubectl_json("-n", namespace, "get", "deployments")["items"]
-    }
+    deployments = {d["metadata"]["name"] for d in cluster.kubectl_json("-n", namespace, "get", "deployments")["items"]}
     assert deployments == {"frontend", "backend"}
-    policies = {
-        p["metadata"]["name"]
-        for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")[
-            "items"
-        ]
-    }
+    policies = {p["metadata"]["name"] for p in cluster.kubectl_json("-n", namespace, "get", "networkpolicies")["items"]}
     assert "default-deny-all" in policies and "allow-backend-ingress" in policies
     wait_settled(cluster, namespace)
     second = play(cluster, extra, kubeconfig=cluster.deployer_kubeconfig)

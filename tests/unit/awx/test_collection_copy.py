@@ -25,7 +25,9 @@ AWX_DEFAULT_COLLECTIONS_PATH = "~/.ansible/collections:/usr/share/ansible/collec
 JOB_PLAYBOOKS = ("playbooks/deploy.yml", "playbooks/rollback.yml", "playbooks/history.yml")
 
 
-def awx_collections_path(project_dir: Path, requirements_collections: str, default: str = AWX_DEFAULT_COLLECTIONS_PATH) -> str:
+def awx_collections_path(
+    project_dir: Path, requirements_collections: str, default: str = AWX_DEFAULT_COLLECTIONS_PATH
+) -> str:
     """ANSIBLE_COLLECTIONS_PATH as AWX's RunJob.build_env computes it (awx/main/tasks/jobs.py)."""
     parser = configparser.ConfigParser()
     parser.read(project_dir / "ansible.cfg")
@@ -44,7 +46,9 @@ def resolved_collections_paths(monkeypatch, project_dir: Path, value: str) -> li
 
     monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", value)
     monkeypatch.chdir(project_dir)
-    paths, origin = ConfigManager(conf_file=str(project_dir / "ansible.cfg")).get_config_value_and_origin("COLLECTIONS_PATHS")
+    paths, origin = ConfigManager(conf_file=str(project_dir / "ansible.cfg")).get_config_value_and_origin(
+        "COLLECTIONS_PATHS"
+    )
     assert origin == "env: ANSIBLE_COLLECTIONS_PATH"
     return [Path(path) for path in paths]
 
@@ -105,7 +109,12 @@ def test_the_checkout_link_is_committed_and_points_at_the_root():
 
 def test_project_sync_installs_no_other_copy_in_front():
     """AWX installs collections/requirements.yml and the root requirements.yml into requirements_collections."""
-    for name in ("requirements.yml", "requirements.yaml", "collections/requirements.yml", "collections/requirements.yaml"):
+    for name in (
+        "requirements.yml",
+        "requirements.yaml",
+        "collections/requirements.yml",
+        "collections/requirements.yaml",
+    ):
         path = ROOT / name
         if not path.is_file():
             continue
@@ -122,8 +131,13 @@ def test_job_playbooks_have_no_adjacent_collections(playbook):
 
 def test_project_sync_and_ee_agree_on_the_dependency_ranges():
     """The project sync installs requirements.yml in front of the EE's collections: same ranges, same code."""
-    project = {entry["name"]: entry.get("version") for entry in yaml.safe_load((ROOT / "requirements.yml").read_text(encoding="utf-8"))["collections"]}
+    project = {
+        entry["name"]: entry.get("version")
+        for entry in yaml.safe_load((ROOT / "requirements.yml").read_text(encoding="utf-8"))["collections"]
+    }
     ee = yaml.safe_load((ROOT / "execution-environment.yml").read_text(encoding="utf-8"))
     for entry in ee["dependencies"]["galaxy"]["collections"]:
         if entry["name"] in project:
-            assert entry.get("version") == project[entry["name"]], f"{entry['name']}: requirements.yml and the EE differ"
+            assert entry.get("version") == project[entry["name"]], (
+                f"{entry['name']}: requirements.yml and the EE differ"
+            )

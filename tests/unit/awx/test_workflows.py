@@ -21,8 +21,7 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from test_job_templates import DATA as JOB_TEMPLATE_DATA
-from test_job_templates import _AnsibleSafeLoader, validate_survey_spec
+from test_job_templates import DATA as JOB_TEMPLATE_DATA, _AnsibleSafeLoader, validate_survey_spec
 
 ROOT = Path(__file__).resolve().parents[3]
 AWX_DIR = ROOT / "awx"
@@ -88,7 +87,11 @@ def test_staging_deploy_then_approval_then_production_deploy():
     roots = [identifier for identifier in nodes if not _parents(WORKFLOW, identifier)]
     assert len(roots) == 1, f"one entry point expected, got {roots}"
     staging = nodes[roots[0]]
-    assert staging["unified_job_template"] == {**staging["unified_job_template"], "name": STAGING_DEPLOY, "type": "job_template"}
+    assert staging["unified_job_template"] == {
+        **staging["unified_job_template"],
+        "name": STAGING_DEPLOY,
+        "type": "job_template",
+    }
 
     assert len(_children(staging, "success_nodes")) == 1
     approval = nodes[_children(staging, "success_nodes")[0]]
@@ -113,7 +116,9 @@ def test_a_failed_staging_deploy_or_a_denied_approval_runs_nothing_else():
 
 
 def test_approval_has_a_timeout_and_says_what_to_check():
-    approvals = [node for node in WORKFLOW["workflow_nodes"] if node["unified_job_template"]["type"] == "workflow_approval"]
+    approvals = [
+        node for node in WORKFLOW["workflow_nodes"] if node["unified_job_template"]["type"] == "workflow_approval"
+    ]
     assert len(approvals) == 1
     approval = approvals[0]["unified_job_template"]
     assert approval["description"].strip() and "production" in approval["description"]
@@ -171,7 +176,9 @@ def test_the_approval_is_the_production_confirmation():
         if node["unified_job_template"]["name"] == PRODUCTION_DEPLOY:
             assert extra.get("deploy_confirm") == "yes", "production would refuse the unconfirmed deploy"
             assert _parents(WORKFLOW, node["identifier"])[0][0] in {
-                n["identifier"] for n in WORKFLOW["workflow_nodes"] if n["unified_job_template"]["type"] == "workflow_approval"
+                n["identifier"]
+                for n in WORKFLOW["workflow_nodes"]
+                if n["unified_job_template"]["type"] == "workflow_approval"
             }
         else:
             assert "deploy_confirm" not in extra
@@ -208,10 +215,10 @@ def _strings(value):
 
 
 SECRET_LOOKING = re.compile(
-    r"https?://[^/\s:@]+:[^/\s@]+@"           # URL credentials
+    r"https?://[^/\s:@]+:[^/\s@]+@"  # URL credentials
     r"|hooks\.slack\.com/services/[A-Za-z0-9]"  # a Slack incoming webhook
     r"|webhook\.office\.com/webhookb2/[A-Za-z0-9]"  # a Teams incoming webhook
-    r"|xox[abpr]-[A-Za-z0-9-]{8,}"             # a Slack token
+    r"|xox[abpr]-[A-Za-z0-9-]{8,}"  # a Slack token
     r"|ghp_[A-Za-z0-9]{20,}",
 )
 
@@ -283,7 +290,9 @@ def _awx_module_source(module):
     spec = importlib.util.find_spec("ansible_collections.awx.awx")
     if spec is None:
         pytest.skip("awx.awx is not installed (it comes with the ansible package in requirements.txt)")
-    return Path(list(spec.submodule_search_locations)[0], "plugins", "modules", f"{module}.py").read_text(encoding="utf-8")
+    return Path(list(spec.submodule_search_locations)[0], "plugins", "modules", f"{module}.py").read_text(
+        encoding="utf-8"
+    )
 
 
 def _module_argument_spec(module):
@@ -368,7 +377,7 @@ def test_rendered_tasks_pass_the_awx_modules_argument_validation(module):
 
 
 def test_rendered_workflow_carries_the_graph_survey_and_notifications():
-    (name, args), = rendered_tasks("awx.awx.workflow_job_template", awx_notification_webhook_url=WEBHOOK)
+    ((name, args),) = rendered_tasks("awx.awx.workflow_job_template", awx_notification_webhook_url=WEBHOOK)
     assert args["survey_enabled"] is True and validate_survey_spec(args["survey_spec"]) == []
     assert {"platform_version", "platform_images"} <= {q["variable"] for q in args["survey_spec"]["spec"]}
     assert args["ask_variables_on_launch"] is False and args["ask_scm_branch_on_launch"] is True
@@ -376,13 +385,15 @@ def test_rendered_workflow_carries_the_graph_survey_and_notifications():
     for event in ("success", "error", "approvals"):
         assert args[f"notification_templates_{event}"] == [notification], event
     approval = next(n for n in args["workflow_nodes"] if n["unified_job_template"]["type"] == "workflow_approval")
-    assert isinstance(approval["unified_job_template"]["timeout"], int) and approval["unified_job_template"]["timeout"] > 0
+    assert (
+        isinstance(approval["unified_job_template"]["timeout"], int) and approval["unified_job_template"]["timeout"] > 0
+    )
     organizations = {n["unified_job_template"]["organization"]["name"] for n in _job_template_nodes(args)}
     assert organizations == {JOB_TEMPLATE_DATA["awx_organization"]}
 
 
 def test_rendered_notification_carries_the_secret_only_in_its_configuration():
-    (name, args), = rendered_tasks("awx.awx.notification_template", awx_notification_webhook_url=WEBHOOK)
+    ((name, args),) = rendered_tasks("awx.awx.notification_template", awx_notification_webhook_url=WEBHOOK)
     assert args["notification_configuration"]["url"] == WEBHOOK
     # The AWX-side Jinja of the bodies stays unrendered by Ansible (!unsafe).
     assert "{{ job.id }}" in args["messages"]["success"]["body"]
@@ -392,7 +403,7 @@ def test_rendered_notification_carries_the_secret_only_in_its_configuration():
 
 def test_without_a_webhook_nothing_is_created_or_attached():
     assert rendered_tasks("awx.awx.notification_template") == []
-    (name, args), = rendered_tasks("awx.awx.workflow_job_template")
+    ((name, args),) = rendered_tasks("awx.awx.workflow_job_template")
     for event in ("success", "error", "approvals"):
         assert args[f"notification_templates_{event}"] == []
     assert _validate(_module_argument_spec("workflow_job_template"), args) == []
@@ -400,7 +411,7 @@ def test_without_a_webhook_nothing_is_created_or_attached():
 
 def test_validation_catches_a_wrong_option():
     """The checks above can fail: a misspelt node option or a wrong type is reported."""
-    (name, args), = rendered_tasks("awx.awx.workflow_job_template")
+    ((name, args),) = rendered_tasks("awx.awx.workflow_job_template")
     broken = json.loads(json.dumps(args))
     broken["workflow_nodes"][0]["extra_vars"] = {"x": 1}
     assert any("extra_vars" in error for error in _validate(_module_doc_spec("workflow_job_template"), broken))

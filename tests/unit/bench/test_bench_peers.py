@@ -28,7 +28,12 @@ def rendered():
             },
         },
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "frontend", "namespace": "bench-x"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": "bench-x"}, "data": {"A": "1"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "config", "namespace": "bench-x"},
+            "data": {"A": "1"},
+        },
         {"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "bench-x"}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "backend", "namespace": "bench-x"}},
     ]
@@ -68,7 +73,11 @@ def test_chart_is_the_rendered_manifests_with_the_version_as_a_value(tmp_path):
     docs = template.split("\n---\n")
     # The release namespace is Helm's -n: the Namespace object is not in the chart.
     assert [json.loads(d.replace("{{ .Values.version }}", "X"))["kind"] for d in docs] == [
-        "Deployment", "Service", "ConfigMap", "Widget", "Service",
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "Widget",
+        "Service",
     ]
 
 

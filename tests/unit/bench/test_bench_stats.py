@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from bench.stats import Row, compact_table, fmt_duration, fmt_number, format_table, order_rows, ratios, rows_json, summarize
+from bench.stats import (
+    Row,
+    compact_table,
+    fmt_duration,
+    fmt_number,
+    format_table,
+    order_rows,
+    ratios,
+    rows_json,
+    summarize,
+)
 
 
 def test_summarize_median_min_max_and_skips_runs_without_a_figure():
@@ -52,19 +62,40 @@ def test_table_has_one_line_per_row_with_runs_median_min_max_and_ratio():
     table = format_table(rows).splitlines()
     assert len(table) == 4
     assert [c.strip() for c in table[0].strip("|").split("|")] == [
-        "scenario", "peer", "measure", "runs", "median", "min", "max", "vs fastest", "note",
+        "scenario",
+        "peer",
+        "measure",
+        "runs",
+        "median",
+        "min",
+        "max",
+        "vs fastest",
+        "note",
     ]
     deploy = [c.strip() for c in table[2].strip("|").split("|")]
     assert deploy == ["1 new version", "deploy.yml", "command", "3", "42.0 s", "40.0 s", "44.0 s", "10.2x", ""]
     kubectl = [c.strip() for c in table[3].strip("|").split("|")]
     # One run gave no figure: the runs column says so.
-    assert kubectl == ["1 new version", "kubectl", "command", "2 of 3", "4.1 s", "4.0 s", "4.2 s", "1.0x (fastest)", "a note"]
+    assert kubectl == [
+        "1 new version",
+        "kubectl",
+        "command",
+        "2 of 3",
+        "4.1 s",
+        "4.0 s",
+        "4.2 s",
+        "1.0x (fastest)",
+        "a note",
+    ]
     # Columns are aligned.
     assert len({len(line) for line in table}) == 1
 
 
 def test_json_rows_keep_every_value_and_the_summary():
-    rows = [Row("2 no-op redeploy", "helm", "command", [2.0, 3.0, 1.0]), Row("2 no-op redeploy", "kubectl", "command", [0.5])]
+    rows = [
+        Row("2 no-op redeploy", "helm", "command", [2.0, 3.0, 1.0]),
+        Row("2 no-op redeploy", "kubectl", "command", [0.5]),
+    ]
     out = rows_json(rows)
     assert out[0]["values"] == [2.0, 3.0, 1.0]
     assert (out[0]["median"], out[0]["min"], out[0]["max"], out[0]["runs"]) == (2.0, 1.0, 3.0, 3)
@@ -84,7 +115,10 @@ def test_rows_are_ordered_by_scenario_number_measure_then_peer():
         Row("1 new version", "deploy.yml", "command", [1]),
         Row("1 new version", "helm (default)", "command", [1]),
     ]
-    ordered = [(r.scenario, r.peer, r.measure) for r in order_rows(rows, ("deploy.yml", "rollout_wait", "kubectl", "helm", "kubernetes.core"))]
+    ordered = [
+        (r.scenario, r.peer, r.measure)
+        for r in order_rows(rows, ("deploy.yml", "rollout_wait", "kubectl", "helm", "kubernetes.core"))
+    ]
     assert ordered == [
         ("1 new version", "deploy.yml", "command"),
         ("1 new version", "helm (default)", "command"),
@@ -114,7 +148,13 @@ def test_compact_table_has_a_column_per_peer_family_and_folds_default_timeouts_i
         Row("3 unpullable image", "kubectl rollout status --timeout 60s + undo", "failure reported", [61.5, 61.9]),
         Row("3 unpullable image", "helm --rollback-on-failure --timeout 60s", "failure reported", [60.2, 60.8]),
         Row("3 unpullable image", "helm --rollback-on-failure (default 5m)", "failure reported", [300.4]),
-        Row("3 unpullable image", "kubernetes.core k8s + k8s_rollback", "back", [None], note="not back by itself in 2 of 2 runs"),
+        Row(
+            "3 unpullable image",
+            "kubernetes.core k8s + k8s_rollback",
+            "back",
+            [None],
+            note="not back by itself in 2 of 2 runs",
+        ),
         Row("5 scale N=10", "rollout_wait (one call)", "overhead", [3.7]),
         Row("5 scale N=10", "(cluster: last rollout complete)", "s after apply", [2.1]),
         Row("6 load", "deploy.yml", "requests failed", [0], unit="", compare=False, text="0 of 1480"),

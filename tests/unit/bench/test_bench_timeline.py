@@ -18,8 +18,17 @@ from bench.timeline import (
 )
 
 
-def deployment(name="backend", generation=2, observed=2, replicas=2, status_replicas=2, updated=2, available=2,
-               image="reg/backend:1", reason="NewReplicaSetAvailable"):
+def deployment(
+    name="backend",
+    generation=2,
+    observed=2,
+    replicas=2,
+    status_replicas=2,
+    updated=2,
+    available=2,
+    image="reg/backend:1",
+    reason="NewReplicaSetAvailable",
+):
     return {
         "metadata": {"name": name, "generation": generation},
         "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": name, "image": image}]}}},

@@ -26,7 +26,10 @@ NO_FILE = {"BUILD_INFO_FILE": "/nonexistent/build-info.json"}
         ({}, []),
         ({"READY_DEPENDENCIES": "db:5432, cache:6379,,"}, [("cache", 6379), ("db", 5432)]),
         ({"DATABASE_HOST": "postgres"}, [("postgres", 5432)]),
-        ({"DATABASE_HOST": "postgres", "DATABASE_PORT": "6432", "REDIS_HOST": "redis"}, [("postgres", 6432), ("redis", 6379)]),
+        (
+            {"DATABASE_HOST": "postgres", "DATABASE_PORT": "6432", "REDIS_HOST": "redis"},
+            [("postgres", 6432), ("redis", 6379)],
+        ),
         ({"DATABASE_URL": "postgresql://user:secret@pg.example:5433/app"}, [("pg.example", 5433)]),
         ({"REDIS_URL": "redis://:pw@redis"}, [("redis", 6379)]),
         ({"READY_DEPENDENCIES": "db:5432", "DATABASE_HOST": "db"}, [("db", 5432)]),
@@ -67,7 +70,13 @@ def test_unknown_broken_mode_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     ("path", "label"),
-    [("/health", "/health"), ("/metrics?x=1", "/metrics"), ("/api/version", "/api/version"), ("/api/users/42", "/api/other"), ("/x/y", "other")],
+    [
+        ("/health", "/health"),
+        ("/metrics?x=1", "/metrics"),
+        ("/api/version", "/api/version"),
+        ("/api/users/42", "/api/other"),
+        ("/x/y", "other"),
+    ],
 )
 def test_endpoint_label_bounds_cardinality(path, label):
     assert server.endpoint_label(path) == label
@@ -84,7 +93,9 @@ def test_metrics_exposition():
     assert 'http_requests_total{method="GET",endpoint="/api/version",status="500"} 1' in lines
     assert 'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="0.1"} 1' in lines
     assert 'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="1.0"} 2' in lines
-    assert 'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="+Inf"} 2' in lines
+    assert (
+        'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="200",le="+Inf"} 2' in lines
+    )
     assert 'http_request_duration_seconds_bucket{method="GET",endpoint="/api/version",status="500",le="1.0"} 0' in lines
     assert 'http_request_duration_seconds_count{method="GET",endpoint="/api/version",status="500"} 1' in lines
     assert 'app_info{version="1\\"x",commit="abc"} 1' in lines
@@ -94,7 +105,9 @@ def test_metrics_exposition():
 
 
 def _app(environ=None, broken=""):
-    return server.App({**NO_FILE, **(environ or {})}, build_info={"version": "1.0.0", "commit": "abc", "broken": broken})
+    return server.App(
+        {**NO_FILE, **(environ or {})}, build_info={"version": "1.0.0", "commit": "abc", "broken": broken}
+    )
 
 
 def test_routes():

@@ -38,17 +38,20 @@ DIGEST = "sha256:" + "ab" * 32
 REPO = "127.0.0.1:5000/ia"
 
 
-@pytest.mark.parametrize("registry, scheme, expected", [
-    ("127.0.0.1:5000", "", "http://127.0.0.1:5000"),
-    ("localhost:5000", "", "http://localhost:5000"),
-    ("localhost", "", "http://localhost"),
-    ("[::1]:5000", "", "http://[::1]:5000"),
-    ("ghcr.io", "", "https://ghcr.io"),
-    ("localhost.example.com", "", "https://localhost.example.com"),
-    ("registry.internal:5000", "http", "http://registry.internal:5000"),
-    ("127.0.0.1:5000", "https", "https://127.0.0.1:5000"),
-    (None, "", "https://registry-1.docker.io"),
-])
+@pytest.mark.parametrize(
+    "registry, scheme, expected",
+    [
+        ("127.0.0.1:5000", "", "http://127.0.0.1:5000"),
+        ("localhost:5000", "", "http://localhost:5000"),
+        ("localhost", "", "http://localhost"),
+        ("[::1]:5000", "", "http://[::1]:5000"),
+        ("ghcr.io", "", "https://ghcr.io"),
+        ("localhost.example.com", "", "https://localhost.example.com"),
+        ("registry.internal:5000", "http", "http://registry.internal:5000"),
+        ("127.0.0.1:5000", "https", "https://127.0.0.1:5000"),
+        (None, "", "https://registry-1.docker.io"),
+    ],
+)
 def test_api_base_uses_http_only_for_the_loopback_unless_told(registry, scheme, expected):
     assert api_base(registry, scheme) == expected
 
@@ -62,26 +65,36 @@ def test_default_scheme_matches_the_image_role():
     assert default_scheme("127.0.0.1:5000") == "http" and default_scheme("ghcr.io") == "https"
 
 
-@pytest.mark.parametrize("ref_parts, expected", [
-    ({"registry": None, "path": "nginx"}, "library/nginx"),
-    ({"registry": None, "path": "org/app"}, "org/app"),
-    ({"registry": "ghcr.io", "path": "app"}, "app"),
-])
+@pytest.mark.parametrize(
+    "ref_parts, expected",
+    [
+        ({"registry": None, "path": "nginx"}, "library/nginx"),
+        ({"registry": None, "path": "org/app"}, "org/app"),
+        ({"registry": "ghcr.io", "path": "app"}, "app"),
+    ],
+)
 def test_api_path_of_docker_hub_official_images(ref_parts, expected):
     assert api_path(ref_parts) == expected
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, {}),
-    ("", {}),
-    ({}, {}),
-    ({"backend": f"{REPO}/backend@{DIGEST}", "frontend": ""}, {"backend": f"{REPO}/backend@{DIGEST}"}),
-    (f"backend={REPO}/backend:1.0, frontend={REPO}/frontend@{DIGEST}",
-     {"backend": f"{REPO}/backend:1.0", "frontend": f"{REPO}/frontend@{DIGEST}"}),
-    (f"backend: {REPO}/backend:1.0\nfrontend: {REPO}/frontend:2\n",
-     {"backend": f"{REPO}/backend:1.0", "frontend": f"{REPO}/frontend:2"}),
-    (json.dumps({"backend": f"{REPO}/backend:1.0"}), {"backend": f"{REPO}/backend:1.0"}),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, {}),
+        ("", {}),
+        ({}, {}),
+        ({"backend": f"{REPO}/backend@{DIGEST}", "frontend": ""}, {"backend": f"{REPO}/backend@{DIGEST}"}),
+        (
+            f"backend={REPO}/backend:1.0, frontend={REPO}/frontend@{DIGEST}",
+            {"backend": f"{REPO}/backend:1.0", "frontend": f"{REPO}/frontend@{DIGEST}"},
+        ),
+        (
+            f"backend: {REPO}/backend:1.0\nfrontend: {REPO}/frontend:2\n",
+            {"backend": f"{REPO}/backend:1.0", "frontend": f"{REPO}/frontend:2"},
+        ),
+        (json.dumps({"backend": f"{REPO}/backend:1.0"}), {"backend": f"{REPO}/backend:1.0"}),
+    ],
+)
 def test_parse_overrides_accepts_dicts_and_survey_strings(value, expected):
     assert parse_overrides(value) == expected
 
@@ -107,12 +120,15 @@ def test_plan_restricts_to_the_selected_components():
     assert list(plan_resolution(DEFAULTS, {}, ["backend"])) == ["backend"]
 
 
-@pytest.mark.parametrize("overrides, only, words", [
-    ({"db": "postgres:16"}, [], ["unknown components", "db"]),
-    ({}, ["db"], ["no image", "db"]),
-    ({"backend": "Bad/Name:1"}, [], ["component backend", "Bad/Name"]),
-    ({"backend": f"{REPO}/backend"}, [], ["component backend", "neither a tag nor a digest"]),
-])
+@pytest.mark.parametrize(
+    "overrides, only, words",
+    [
+        ({"db": "postgres:16"}, [], ["unknown components", "db"]),
+        ({}, ["db"], ["no image", "db"]),
+        ({"backend": "Bad/Name:1"}, [], ["component backend", "Bad/Name"]),
+        ({"backend": f"{REPO}/backend"}, [], ["component backend", "neither a tag nor a digest"]),
+    ],
+)
 def test_plan_refuses_naming_the_component(overrides, only, words):
     with pytest.raises(ImageRefError) as err:
         plan_resolution(DEFAULTS, overrides, only)
@@ -120,21 +136,27 @@ def test_plan_refuses_naming_the_component(overrides, only, words):
         assert word in str(err.value)
 
 
-@pytest.mark.parametrize("header, expected", [
-    ('Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull"',
-     ("bearer", {"realm": "https://ghcr.io/token", "service": "ghcr.io", "scope": "repository:a/b:pull"})),
-    ('Basic realm="Registry Realm"', ("basic", {"realm": "Registry Realm"})),
-    ("", ("", {})),
-    (None, ("", {})),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (
+            'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull"',
+            ("bearer", {"realm": "https://ghcr.io/token", "service": "ghcr.io", "scope": "repository:a/b:pull"}),
+        ),
+        ('Basic realm="Registry Realm"', ("basic", {"realm": "Registry Realm"})),
+        ("", ("", {})),
+        (None, ("", {})),
+    ],
+)
 def test_parse_challenge(header, expected):
     assert parse_challenge(header) == expected
 
 
 def test_token_url_asks_a_pull_scope_per_repository():
     url = token_url({"realm": "https://auth.example/token", "service": "reg"}, ["b/x", "a/y", "b/x"])
-    assert url == ("https://auth.example/token?service=reg&scope=repository%3Aa%2Fy%3Apull"
-                   "&scope=repository%3Ab%2Fx%3Apull")
+    assert url == (
+        "https://auth.example/token?service=reg&scope=repository%3Aa%2Fy%3Apull&scope=repository%3Ab%2Fx%3Apull"
+    )
     assert token_url({"realm": "https://a/t?x=1"}, ["p"]).startswith("https://a/t?x=1&scope=")
     with pytest.raises(RegistryError, match="realm"):
         token_url({}, ["p"])
@@ -147,11 +169,13 @@ def test_digest_from_prefers_the_header_else_hashes_the_body():
 
 
 def test_pick_manifest_prefers_linux_amd64_and_skips_attestations():
-    index = {"manifests": [
-        {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
-        {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}},
-        {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
-    ]}
+    index = {
+        "manifests": [
+            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}},
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    }
     assert pick_manifest(index)["digest"] == "sha256:amd"
     assert pick_manifest({"manifests": index["manifests"][:2]})["digest"] == "sha256:arm"
     with pytest.raises(RegistryError):
@@ -163,12 +187,15 @@ def test_manifest_size_sums_config_and_layers():
     assert manifest_size({}) == 0
 
 
-@pytest.mark.parametrize("revision, expected, conflict", [
-    ("abc", "abc", False),
-    ("abc", "", False),
-    ("abc", "def", True),
-    ("", "def", True),
-])
+@pytest.mark.parametrize(
+    "revision, expected, conflict",
+    [
+        ("abc", "abc", False),
+        ("abc", "", False),
+        ("abc", "def", True),
+        ("", "def", True),
+    ],
+)
 def test_revision_conflict(revision, expected, conflict):
     message = revision_conflict("backend", f"{REPO}/backend:1.0.0", revision, expected)
     assert (message is not None) == conflict
@@ -197,18 +224,24 @@ class FakeRegistry:
         config = json.dumps({"config": {"Labels": {"org.opencontainers.image.revision": revision}}}).encode()
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         self.blobs[(path, config_digest)] = config
-        body = json.dumps({
-            "mediaType": media_type,
-            "config": {"digest": config_digest, "size": len(config)},
-            "layers": [{"size": size} for size in layers],
-        }).encode()
+        body = json.dumps(
+            {
+                "mediaType": media_type,
+                "config": {"digest": config_digest, "size": len(config)},
+                "layers": [{"size": size} for size in layers],
+            }
+        ).encode()
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self.manifests[(path, tag)] = self.manifests[(path, digest)] = (body, media_type)
         return digest
 
     def push_index(self, path, tag, child_digest):
-        body = json.dumps({"mediaType": OCI_INDEX, "manifests": [
-            {"digest": child_digest, "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+        body = json.dumps(
+            {
+                "mediaType": OCI_INDEX,
+                "manifests": [{"digest": child_digest, "platform": {"os": "linux", "architecture": "amd64"}}],
+            }
+        ).encode()
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self.manifests[(path, tag)] = self.manifests[(path, digest)] = (body, OCI_INDEX)
         return digest
@@ -230,13 +263,19 @@ class FakeRegistry:
                 return 401, {}, b"{}"
             return 200, {}, json.dumps({"token": self.token}).encode()
         if not self._authorized(headers):
-            challenge = ('Bearer realm="http://%s/token",service="fake"' % base if self.auth == "bearer"
-                         else 'Basic realm="fake"')
+            challenge = (
+                'Bearer realm="http://%s/token",service="fake"' % base
+                if self.auth == "bearer"
+                else 'Basic realm="fake"'
+            )
             return 401, {"www-authenticate": challenge}, b"{}"
         if rest == "v2/":
             return 200, {}, b"{}"
-        path, kind, ref = rest[len("v2/"):].rpartition("/")[0].rpartition("/")[0], \
-            rest.rsplit("/", 2)[1], rest.rsplit("/", 1)[1]
+        path, kind, ref = (
+            rest[len("v2/") :].rpartition("/")[0].rpartition("/")[0],
+            rest.rsplit("/", 2)[1],
+            rest.rsplit("/", 1)[1],
+        )
         if kind == "manifests":
             assert headers.get("Accept") == MANIFEST_ACCEPT
             if (path, ref) not in self.manifests:
@@ -263,8 +302,12 @@ def test_resolve_pins_tags_and_keeps_digests_without_asking():
     assert missing == [] and conflicts == []
     assert images["frontend"]["reference"] == f"{REPO}/frontend@{digest}"
     assert images["frontend"]["looked_up"] is True
-    assert images["backend"] == {**images["backend"], "reference": f"{REPO}/backend@{DIGEST}",
-                                 "looked_up": False, "found": True}
+    assert images["backend"] == {
+        **images["backend"],
+        "reference": f"{REPO}/backend@{DIGEST}",
+        "looked_up": False,
+        "found": True,
+    }
     assert not any("backend" in url for _method, url, _headers in fake.calls)
     # Only HEAD requests: the digest comes from the header.
     assert {method for method, url, _headers in fake.calls if "/manifests/" in url} == {"HEAD"}

@@ -1,4 +1,5 @@
 """Container HEALTHCHECK of the demo backend: exit 0 when GET /health answers 200 within 3 seconds."""
+
 import os
 import sys
 import urllib.request

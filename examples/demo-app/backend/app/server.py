@@ -43,8 +43,16 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 def load_build_info(path=None, environ=None):
     """Return {"version", "commit", "broken"}: the file written at build time, else the environment."""
     environ = os.environ if environ is None else environ
-    path = path or environ.get("BUILD_INFO_FILE") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "build-info.json")
-    info = {"version": environ.get("APP_VERSION", "0.0.0-dev"), "commit": environ.get("APP_COMMIT", "unknown"), "broken": ""}
+    path = (
+        path
+        or environ.get("BUILD_INFO_FILE")
+        or os.path.join(os.path.dirname(os.path.abspath(__file__)), "build-info.json")
+    )
+    info = {
+        "version": environ.get("APP_VERSION", "0.0.0-dev"),
+        "commit": environ.get("APP_COMMIT", "unknown"),
+        "broken": "",
+    }
     try:
         with open(path, encoding="utf-8") as handle:
             baked = json.load(handle)
@@ -54,7 +62,9 @@ def load_build_info(path=None, environ=None):
         if baked.get(key) is not None:
             info[key] = str(baked[key])
     if info["broken"] not in BROKEN_MODES:
-        raise ValueError("unknown BROKEN mode %r (expected one of: %s)" % (info["broken"], ", ".join(m for m in BROKEN_MODES if m)))
+        raise ValueError(
+            "unknown BROKEN mode %r (expected one of: %s)" % (info["broken"], ", ".join(m for m in BROKEN_MODES if m))
+        )
     return info
 
 
@@ -152,7 +162,10 @@ class Metrics:
         ]
         with self.lock:
             requests = sorted(self.requests.items())
-            durations = sorted((k, {"buckets": list(v["buckets"]), "sum": v["sum"], "count": v["count"]}) for k, v in self.durations.items())
+            durations = sorted(
+                (k, {"buckets": list(v["buckets"]), "sum": v["sum"], "count": v["count"]})
+                for k, v in self.durations.items()
+            )
         for key, value in requests:
             lines.append("http_requests_total%s %d" % (self._labels(key), value))
         lines += [
@@ -160,8 +173,10 @@ class Metrics:
             "# TYPE http_request_duration_seconds histogram",
         ]
         for key, hist in durations:
-            for bound, count in zip(self.buckets, hist["buckets"]):
-                lines.append("http_request_duration_seconds_bucket%s %d" % (self._labels(key, 'le="%s"' % _fmt(bound)), count))
+            for bound, count in zip(self.buckets, hist["buckets"], strict=True):
+                lines.append(
+                    "http_request_duration_seconds_bucket%s %d" % (self._labels(key, 'le="%s"' % _fmt(bound)), count)
+                )
             lines.append("http_request_duration_seconds_bucket%s %d" % (self._labels(key, 'le="+Inf"'), hist["count"]))
             lines.append("http_request_duration_seconds_sum%s %.6f" % (self._labels(key), hist["sum"]))
             lines.append("http_request_duration_seconds_count%s %d" % (self._labels(key), hist["count"]))
@@ -205,7 +220,11 @@ class App:
         with ThreadPoolExecutor(max_workers=min(8, len(self.dependencies))) as pool:
             results = list(pool.map(lambda d: check_dependency(d[0], d[1], self.check_timeout), self.dependencies))
         ok = all(r["ok"] for r in results)
-        return (200 if ok else 503), {"status": "ready" if ok else "not ready", "dependencies": results, "checked": True}
+        return (200 if ok else 503), {
+            "status": "ready" if ok else "not ready",
+            "dependencies": results,
+            "checked": True,
+        }
 
     def handle(self, method, path):
         """Return (status, content_type, body bytes) for one request."""
@@ -218,16 +237,28 @@ class App:
             status, body = self.readiness()
             return status, "application/json", _json(body)
         if route == "/metrics":
-            return 200, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(self.info, self.started).encode()
+            return (
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render(self.info, self.started).encode(),
+            )
         if route.startswith("/api/") and self.info["broken"] == "errors":
             return 500, "application/json", _json({"error": "this release is deliberately broken (BROKEN=errors)"})
         if route == "/api/version":
             return 200, "application/json", _json({"version": self.info["version"], "commit": self.info["commit"]})
         if route == "/api/info":
-            return 200, "application/json", _json({
-                "version": self.info["version"], "commit": self.info["commit"], "hostname": self.hostname,
-                "uptime_seconds": round(time.time() - self.started, 1),
-            })
+            return (
+                200,
+                "application/json",
+                _json(
+                    {
+                        "version": self.info["version"],
+                        "commit": self.info["commit"],
+                        "hostname": self.hostname,
+                        "uptime_seconds": round(time.time() - self.started, 1),
+                    }
+                ),
+            )
         return 404, "application/json", _json({"error": "not found", "path": route})
 
 
@@ -292,8 +323,10 @@ def main(environ=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     deps = ", ".join("%s:%d" % d for d in app.dependencies) or "none"
-    sys.stderr.write("backend %s (%s) listening on :%d; readiness dependencies: %s%s\n" % (
-        app.info["version"], app.info["commit"], port, deps, "" if app.check_enabled else " (checks disabled)"))
+    sys.stderr.write(
+        "backend %s (%s) listening on :%d; readiness dependencies: %s%s\n"
+        % (app.info["version"], app.info["commit"], port, deps, "" if app.check_enabled else " (checks disabled)")
+    )
     server.serve_forever()
     server.server_close()
     return 0

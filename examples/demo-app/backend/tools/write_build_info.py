@@ -1,4 +1,5 @@
 """Build stage helper: write app/build-info.json from the build arguments and refuse unknown BROKEN modes."""
+
 import json
 import os
 import sys

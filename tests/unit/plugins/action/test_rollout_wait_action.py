@@ -17,8 +17,10 @@ def test_progress_tail_prints_complete_lines_once(tmp_path, monkeypatch):
         handle.write("ated, 1/3 available\n\nbackend complete")
     tail.read_new()
     tail.read_new(final=True)
-    assert printed[1:] == ["rollout_wait [localhost]: backend 2/3 updated, 1/3 available",
-                           "rollout_wait [localhost]: backend complete"]
+    assert printed[1:] == [
+        "rollout_wait [localhost]: backend 2/3 updated, 1/3 available",
+        "rollout_wait [localhost]: backend complete",
+    ]
 
 
 def test_progress_tail_thread_stops_and_tolerates_a_missing_file(tmp_path):

@@ -7,8 +7,15 @@ FILTERS = FilterModule().filters()
 
 
 def test_every_filter_is_registered():
-    assert set(FILTERS) == {"content_hash", "hpa_replica_plan", "image_ref", "parse_image_ref", "platform_status", "redact",
-                            "rollout_summary"}
+    assert set(FILTERS) == {
+        "content_hash",
+        "hpa_replica_plan",
+        "image_ref",
+        "parse_image_ref",
+        "platform_status",
+        "redact",
+        "rollout_summary",
+    }
 
 
 def test_filters_turn_bad_input_into_filter_errors():

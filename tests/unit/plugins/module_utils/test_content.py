@@ -33,20 +33,42 @@ def test_content_hash_length_bounds(length):
         content_hash({}, length)
 
 
-@pytest.mark.parametrize("key, secret", [
-    ("password", True), ("DB_PASSWORD", True), ("apiKey", True), ("api_key", True), ("SECRET_KEY", True),
-    ("Authorization", True), ("token", True), ("client_secret", True), ("database_dsn", True),
-    ("secretName", False), ("secretKeyRef", False), ("imagePullSecrets", False), ("token_file", False),
-    ("secrets_secret_name", False), ("username", False), ("image", False), ("replicas", False),
-])
+@pytest.mark.parametrize(
+    "key, secret",
+    [
+        ("password", True),
+        ("DB_PASSWORD", True),
+        ("apiKey", True),
+        ("api_key", True),
+        ("SECRET_KEY", True),
+        ("Authorization", True),
+        ("token", True),
+        ("client_secret", True),
+        ("database_dsn", True),
+        ("secretName", False),
+        ("secretKeyRef", False),
+        ("imagePullSecrets", False),
+        ("token_file", False),
+        ("secrets_secret_name", False),
+        ("username", False),
+        ("image", False),
+        ("replicas", False),
+    ],
+)
 def test_is_secret_key(key, secret):
     assert is_secret_key(key) is secret
 
 
 def test_redact_secret_keys_recursively_and_keeps_harmless_values():
-    data = {"user": "app", "password": "hunter22", "nested": [{"api_key": "k-123456", "port": 5000}],
-            "tokens_enabled": True, "token": None, "automountServiceAccountToken": False,
-            "env": {"secretKeyRef": {"name": "db", "key": "password"}}}
+    data = {
+        "user": "app",
+        "password": "hunter22",
+        "nested": [{"api_key": "k-123456", "port": 5000}],
+        "tokens_enabled": True,
+        "token": None,
+        "automountServiceAccountToken": False,
+        "env": {"secretKeyRef": {"name": "db", "key": "password"}},
+    }
     out = redact(data)
     assert out["password"] == REDACTED
     assert out["nested"][0] == {"api_key": REDACTED, "port": 5000}
@@ -58,8 +80,14 @@ def test_redact_secret_keys_recursively_and_keeps_harmless_values():
 
 def test_redact_given_values_inside_strings_and_given_keys():
     secrets = {"DB_PASS": "correct-horse", "PIN": "42"}
-    data = {"msg": "login with correct-horse failed", "DB_PASS": "correct-horse", "list": ["correct-horse", 42],
-            "answer": "42", "count": 420, "shortid": "a42b"}
+    data = {
+        "msg": "login with correct-horse failed",
+        "DB_PASS": "correct-horse",
+        "list": ["correct-horse", 42],
+        "answer": "42",
+        "count": 420,
+        "shortid": "a42b",
+    }
     out = redact(data, secrets, secret_keys=False)
     assert out["msg"] == "login with %s failed" % REDACTED
     assert out["DB_PASS"] == REDACTED and out["list"] == [REDACTED, REDACTED]
@@ -73,8 +101,13 @@ def test_redact_list_of_names_is_keys_and_values():
 
 
 def test_redact_kubernetes_secret_data():
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app"},
-              "data": {"FOO": "YmFy"}, "stringData": {"BAR": "baz"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "app"},
+        "data": {"FOO": "YmFy"},
+        "stringData": {"BAR": "baz"},
+    }
     out = redact(secret)
     assert out["data"] == {"FOO": REDACTED} and out["stringData"] == {"BAR": REDACTED}
     assert out["metadata"] == {"name": "app"}

@@ -19,7 +19,7 @@ def pod(name, rv):
     return {"metadata": {"name": name, "uid": name, "resourceVersion": str(rv)}}
 
 
-class FakeApiserver(object):
+class FakeApiserver:
     """Scripted answers: ``lists`` (list responses), ``watches`` (each a list of events or an int status)."""
 
     def __init__(self):
@@ -40,8 +40,15 @@ class FakeApiserver(object):
                 if is_watch(query):
                     answer = fake.watches.pop(0) if fake.watches else []
                     if isinstance(answer, int):
-                        return self._json(answer, {"kind": "Status", "code": answer, "reason": "Forbidden",
-                                                   "message": "pods is forbidden: no"})
+                        return self._json(
+                            answer,
+                            {
+                                "kind": "Status",
+                                "code": answer,
+                                "reason": "Forbidden",
+                                "message": "pods is forbidden: no",
+                            },
+                        )
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Transfer-Encoding", "chunked")
@@ -54,8 +61,15 @@ class FakeApiserver(object):
                     return None
                 answer = fake.lists.pop(0) if fake.lists else {"items": [], "metadata": {"resourceVersion": "1"}}
                 if isinstance(answer, int):
-                    return self._json(answer, {"kind": "Status", "code": answer, "reason": "Forbidden",
-                                               "message": 'pods is forbidden: User "deployer" cannot list'})
+                    return self._json(
+                        answer,
+                        {
+                            "kind": "Status",
+                            "code": answer,
+                            "reason": "Forbidden",
+                            "message": 'pods is forbidden: User "deployer" cannot list',
+                        },
+                    )
                 return self._json(200, answer)
 
             def _json(self, status, body):
@@ -96,12 +110,16 @@ def collect(out, count, timeout=10):
 
 
 def test_list_watch_early_end_and_410_relist(apiserver):
-    apiserver.lists = [{"items": [pod("a", 5)], "metadata": {"resourceVersion": "10"}},
-                       {"items": [pod("b", 30)], "metadata": {"resourceVersion": "31"}}]
+    apiserver.lists = [
+        {"items": [pod("a", 5)], "metadata": {"resourceVersion": "10"}},
+        {"items": [pod("b", 30)], "metadata": {"resourceVersion": "31"}},
+    ]
     apiserver.watches = [
         [{"type": "ADDED", "object": pod("c", 11)}, {"type": "BOOKMARK", "object": pod("", 12)}],  # ends early
-        [{"type": "MODIFIED", "object": pod("c", 13)},
-         {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}],
+        [
+            {"type": "MODIFIED", "object": pod("c", 13)},
+            {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}},
+        ],
     ]
     out = queue.Queue()
     watcher = k8s_watch.ResourceWatcher(apiserver.client(), "pods", "ns", out, watch_seconds=30)
@@ -136,8 +154,9 @@ def test_connection_refused_is_retried_not_fatal():
     out = queue.Queue()
     config = kubernetes.client.Configuration()
     config.host = "http://127.0.0.1:9"  # discard port: nothing listens
-    watcher = k8s_watch.ResourceWatcher(kubernetes.client.ApiClient(config), "deployments", "ns", out,
-                                        request_timeout=2)
+    watcher = k8s_watch.ResourceWatcher(
+        kubernetes.client.ApiClient(config), "deployments", "ns", out, request_timeout=2
+    )
     watcher.start()
     try:
         with pytest.raises(queue.Empty):

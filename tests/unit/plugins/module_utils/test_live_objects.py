@@ -11,10 +11,23 @@ def deployment(name, revision="3", version="1.2.0", ready=2, replicas=3, cause=N
         annotations["kubernetes.io/change-cause"] = cause
     return {
         "kind": "Deployment",
-        "metadata": {"name": name, "annotations": annotations, "resourceVersion": "9", "uid": "u",
-                     "managedFields": [{}], "creationTimestamp": "t", "generation": 4, "labels": {"a": "b"}},
-        "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app.kubernetes.io/version": version}},
-                                                     "spec": {"containers": [{"image": "reg/x@sha256:1"}]}}},
+        "metadata": {
+            "name": name,
+            "annotations": annotations,
+            "resourceVersion": "9",
+            "uid": "u",
+            "managedFields": [{}],
+            "creationTimestamp": "t",
+            "generation": 4,
+            "labels": {"a": "b"},
+        },
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/version": version}},
+                "spec": {"containers": [{"image": "reg/x@sha256:1"}]},
+            },
+        },
         "status": {"readyReplicas": ready},
     }
 
@@ -22,21 +35,35 @@ def deployment(name, revision="3", version="1.2.0", ready=2, replicas=3, cause=N
 def test_a_backup_manifest_has_no_status_and_no_server_bookkeeping():
     clean = lo.without_server_fields(deployment("backend"))
     assert "status" not in clean
-    assert clean["metadata"] == {"name": "backend", "labels": {"a": "b"},
-                                 "annotations": {"deployment.kubernetes.io/revision": "3"}}
+    assert clean["metadata"] == {
+        "name": "backend",
+        "labels": {"a": "b"},
+        "annotations": {"deployment.kubernetes.io/revision": "3"},
+    }
     assert clean["spec"]["replicas"] == 3
 
 
 def test_a_workload_summary_reads_revision_version_images_and_readiness():
     assert lo.workload_summary(deployment("backend", cause="version 1.2.0")) == {
-        "revision": 3, "version": "1.2.0", "images": ["reg/x@sha256:1"], "replicas": 3, "ready": 2,
-        "change_cause": "version 1.2.0"}
+        "revision": 3,
+        "version": "1.2.0",
+        "images": ["reg/x@sha256:1"],
+        "replicas": 3,
+        "ready": 2,
+        "change_cause": "version 1.2.0",
+    }
 
 
 def test_a_new_deployment_without_revision_or_status_reads_as_revision_0_and_nothing_ready():
     bare = {"metadata": {"name": "new"}, "spec": {"template": {"spec": {"containers": []}}}}
-    assert lo.workload_summary(bare) == {"revision": 0, "version": "unknown", "images": [], "replicas": 1,
-                                         "ready": 0, "change_cause": ""}
+    assert lo.workload_summary(bare) == {
+        "revision": 0,
+        "version": "unknown",
+        "images": [],
+        "replicas": 1,
+        "ready": 0,
+        "change_cause": "",
+    }
 
 
 def test_a_garbled_revision_counts_as_0():

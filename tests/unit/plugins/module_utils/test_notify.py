@@ -44,7 +44,13 @@ def summary(**changes):
         "result": "rolled-back",
         "duration_seconds": "84.2",
         "before": {
-            "backend": {"version": "1.4.1", "revision": 7, "ready": 2, "replicas": 2, "images": ["r/backend@sha256:aa"]},
+            "backend": {
+                "version": "1.4.1",
+                "revision": 7,
+                "ready": 2,
+                "replicas": 2,
+                "images": ["r/backend@sha256:aa"],
+            },
             "frontend": {"version": "1.4.1", "revision": 3, "ready": 2, "replicas": 2},
         },
         "after": {
@@ -60,8 +66,10 @@ def summary(**changes):
         "timings": {"wait": 61.0},
         "failure": {
             "step": "wait",
-            "cause": (f"backend crashed: connecting with password {APP_SECRET} failed; "
-                      f"env JWT_SECRET={JWT} DATABASE_URL=postgres://app:{URL_PASSWORD}@db:5432/app"),
+            "cause": (
+                f"backend crashed: connecting with password {APP_SECRET} failed; "
+                f"env JWT_SECRET={JWT} DATABASE_URL=postgres://app:{URL_PASSWORD}@db:5432/app"
+            ),
         },
         "rollback": {"result": "succeeded", "components": ["backend"]},
         "backup": "/backups/intelligent-agent/20250101",
@@ -79,8 +87,9 @@ def _dump(payload):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_no_payload_carries_a_secret(fmt):
-    payload = notification_payload(summary(), "rollback", fmt, text=summary()["failure"]["cause"],
-                                   redact_values=[APP_SECRET, 1234])
+    payload = notification_payload(
+        summary(), "rollback", fmt, text=summary()["failure"]["cause"], redact_values=[APP_SECRET, 1234]
+    )
     dumped = _dump(payload)
     for secret in SECRETS:
         assert secret not in dumped, f"{fmt} payload leaks {secret[:4]}..."
@@ -92,12 +101,22 @@ def test_every_payload_says_what_happened(fmt):
     dumped = _dump(notification_payload(summary(), "rollback", fmt, redact_values=[APP_SECRET]))
     for expected in ("1.4.2", "production", "intelligent-agent", "0a1b2c3", "ci@example.com", "backend", "rolled"):
         assert expected in dumped, f"{fmt}: {expected} missing"
-    assert "Failed at wait" in dumped or "\"step\": \"wait\"" in dumped
+    assert "Failed at wait" in dumped or '"step": "wait"' in dumped
 
 
 def test_json_keeps_the_generic_document():
     payload = notification_payload(summary(), "failure", "json", text=f"release failed, token={URL_TOKEN}")
-    assert set(payload) == {"event", "environment", "namespace", "version", "commit", "who", "result", "summary", "text"}
+    assert set(payload) == {
+        "event",
+        "environment",
+        "namespace",
+        "version",
+        "commit",
+        "who",
+        "result",
+        "summary",
+        "text",
+    }
     assert payload["event"] == "failure" and payload["version"] == "1.4.2" and payload["result"] == "rolled-back"
     assert payload["summary"]["before"]["backend"]["revision"] == 7
     assert payload["summary"]["urls"][0] == "https://app.example.com/health"
@@ -125,8 +144,9 @@ def test_slack_is_an_incoming_webhook_message_within_block_kit_limits():
 
 def test_slack_escapes_control_characters_and_cuts_long_texts():
     long_cause = "<!channel> & " + "x" * 5000
-    payload = notification_payload(summary(failure={"step": "wait", "cause": long_cause}, environment="<prod>"),
-                                   "failure", "slack")
+    payload = notification_payload(
+        summary(failure={"step": "wait", "cause": long_cause}, environment="<prod>"), "failure", "slack"
+    )
     dumped = _dump(payload)
     assert "<!channel>" not in dumped and "&lt;!channel&gt; &amp;" in dumped
     assert "*Environment*\n&lt;prod&gt;" in [field["text"] for field in payload["blocks"][1]["fields"]]
@@ -143,25 +163,49 @@ def test_teams_is_a_message_with_one_adaptive_card():
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     title = card["body"][0]
-    assert title["type"] == "TextBlock" and title["text"] == "Release 1.4.2 deployed to production" and title["color"] == "Good"
+    assert (
+        title["type"] == "TextBlock"
+        and title["text"] == "Release 1.4.2 deployed to production"
+        and title["color"] == "Good"
+    )
     facts = {fact["title"]: fact["value"] for fact in card["body"][1]["facts"]}
     assert facts["Environment"] == "production" and facts["Commit"] == "0a1b2c3" and facts["Duration"] == "84.2 s"
     components = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
-    assert components == {"backend": "1.4.1 -> 1.4.1 (2/2 ready, changed)", "frontend": "1.4.1 -> 1.4.1 (2/2 ready, unchanged)"}
-    assert [action["url"] for action in card["actions"]] == ["https://app.example.com/health", "https://grafana.example.com/d/release"]
+    assert components == {
+        "backend": "1.4.1 -> 1.4.1 (2/2 ready, changed)",
+        "frontend": "1.4.1 -> 1.4.1 (2/2 ready, unchanged)",
+    }
+    assert [action["url"] for action in card["actions"]] == [
+        "https://app.example.com/health",
+        "https://grafana.example.com/d/release",
+    ]
     assert all(action["type"] == "Action.OpenUrl" for action in card["actions"])
 
 
 @pytest.mark.parametrize("event, color", [("success", "Good"), ("failure", "Attention"), ("rollback", "Warning")])
 def test_teams_colour_follows_the_event(event, color):
-    card = notification_payload({"version": "2.0.0", "environment": "staging"}, event, "teams")["attachments"][0]["content"]
+    card = notification_payload({"version": "2.0.0", "environment": "staging"}, event, "teams")["attachments"][0][
+        "content"
+    ]
     assert card["body"][0]["color"] == color
 
 
 def test_a_minimal_summary_falls_back_to_the_run():
-    run = {"version": "1.0.0", "environment": "staging", "namespace": "ns", "commit": "abc", "who": "me", "started_epoch": 1}
+    run = {
+        "version": "1.0.0",
+        "environment": "staging",
+        "namespace": "ns",
+        "commit": "abc",
+        "who": "me",
+        "started_epoch": 1,
+    }
     payload = notification_payload({}, "success", "json", run=run)
-    assert (payload["version"], payload["environment"], payload["namespace"], payload["who"]) == ("1.0.0", "staging", "ns", "me")
+    assert (payload["version"], payload["environment"], payload["namespace"], payload["who"]) == (
+        "1.0.0",
+        "staging",
+        "ns",
+        "me",
+    )
     assert "started_epoch" not in payload["summary"]
     slack = notification_payload(None, "success", "slack", run=run)
     assert slack["text"] == "Release 1.0.0 deployed to staging"
@@ -170,13 +214,19 @@ def test_a_minimal_summary_falls_back_to_the_run():
 
 def test_short_secret_values_are_not_redacted_inside_words():
     payload = notification_payload(summary(), "success", "json", redact_values=["app"])
-    assert payload["namespace"] == "intelligent-agent" and payload["summary"]["urls"][0] == "https://app.example.com/health"
+    assert (
+        payload["namespace"] == "intelligent-agent"
+        and payload["summary"]["urls"][0] == "https://app.example.com/health"
+    )
 
 
-@pytest.mark.parametrize("fmt, event, message", [
-    ("markdown", "success", "release_webhook_format must be one of json, slack, teams"),
-    ("slack", "deployed", "event must be one of success, failure, rollback"),
-])
+@pytest.mark.parametrize(
+    "fmt, event, message",
+    [
+        ("markdown", "success", "release_webhook_format must be one of json, slack, teams"),
+        ("slack", "deployed", "event must be one of success, failure, rollback"),
+    ],
+)
 def test_wrong_inputs_name_the_field(fmt, event, message):
     with pytest.raises(NotifyError, match=message):
         notification_payload(summary(), event, fmt)
@@ -187,12 +237,15 @@ def test_summary_must_be_a_dict():
         notification_payload("text", "success")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("https://user:" + "pw@host/x", "https://host/x"),
-    ("see http://tok@host:8080/ and ftp://a@b", "see http://host:8080/ and ftp://b"),
-    ("mail me: ops@example.com", "mail me: ops@example.com"),
-    ("https://host/path?a=b@c", "https://host/path?a=b@c"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("https://user:" + "pw@host/x", "https://host/x"),
+        ("see http://tok@host:8080/ and ftp://a@b", "see http://host:8080/ and ftp://b"),
+        ("mail me: ops@example.com", "mail me: ops@example.com"),
+        ("https://host/path?a=b@c", "https://host/path?a=b@c"),
+    ],
+)
 def test_strip_url_userinfo(text, expected):
     assert strip_url_userinfo(text) == expected
 

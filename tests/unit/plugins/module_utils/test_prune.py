@@ -3,8 +3,6 @@ delete."""
 
 from __future__ import annotations
 
-import json
-
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import prune
 
 
@@ -26,12 +24,17 @@ def replicaset(config=None, secret=None, pull=None, volume_config=None, projecte
     return {"metadata": {"name": "rs"}, "spec": {"template": {"spec": spec}}}
 
 
+SEC_A, SEC_B = "sec-a", "sec-b"  # Secret names (not values)
+
+
 def test_every_way_a_pod_can_use_a_configmap_or_secret_counts_as_a_reference():
-    found = prune.referenced_by([
-        replicaset(config="cfg-a", secret="sec-a", pull="registry"),
-        replicaset(volume_config="cfg-b", projected_secret="sec-b", key_ref="sec-c"),
-        {"metadata": {"name": "empty"}},
-    ])
+    found = prune.referenced_by(
+        [
+            replicaset(config="cfg-a", secret=SEC_A, pull="registry"),
+            replicaset(volume_config="cfg-b", projected_secret=SEC_B, key_ref="sec-c"),
+            {"metadata": {"name": "empty"}},
+        ]
+    )
     assert found == {"ConfigMap": {"cfg-a", "cfg-b"}, "Secret": {"sec-a", "sec-b", "sec-c", "registry"}}
 
 
@@ -76,12 +79,18 @@ def test_versions_are_ordered_by_creation_time_then_name():
 
 
 def test_objects_no_longer_rendered_are_removed_and_rendered_ones_stay():
-    live = [("Deployment", "backend"), ("Deployment", "worker"), ("Service", "worker"), ("Service", "backend"),
-            ("Ingress", "platform")]
+    live = [
+        ("Deployment", "backend"),
+        ("Deployment", "worker"),
+        ("Service", "worker"),
+        ("Service", "backend"),
+        ("Ingress", "platform"),
+    ]
     rendered = [("Deployment", "backend"), ("Service", "backend"), ("Ingress", "platform")]
     assert prune.removed_objects(live, rendered) == [("Deployment", "worker"), ("Service", "worker")]
 
 
 def test_the_same_name_of_another_kind_is_not_a_match():
     assert prune.removed_objects([("HorizontalPodAutoscaler", "backend")], [("Deployment", "backend")]) == [
-        ("HorizontalPodAutoscaler", "backend")]
+        ("HorizontalPodAutoscaler", "backend")
+    ]

@@ -58,8 +58,12 @@ class MemoryHistoryApi:
 
 def test_the_first_record_creates_the_history_with_id_1_and_the_labels():
     api = MemoryHistoryApi()
-    stored, problems, records = rh.append(api, {"kind": "deploy", "version": "1.0.0", "result": "succeeded"}, 30,
-                                          {"app.kubernetes.io/part-of": "intelligent-agent"})
+    stored, problems, records = rh.append(
+        api,
+        {"kind": "deploy", "version": "1.0.0", "result": "succeeded"},
+        30,
+        {"app.kubernetes.io/part-of": "intelligent-agent"},
+    )
     assert stored["id"] == 1 and problems == [] and records == [stored]
     labels = api.configmap["metadata"]["labels"]
     assert labels["app.kubernetes.io/part-of"] == "intelligent-agent"
@@ -114,15 +118,18 @@ class MemoryHistoryApiView:
 
 def test_a_history_that_keeps_changing_fails_with_a_clear_error_not_a_lost_record():
     api = MemoryHistoryApi({rh.RECORDS_KEY: "[]"})
-    api.before_write = [lambda: api._store(api.read()) for _ in range(5)]
+    api.before_write = [lambda: api._store(api.read())] * 5
     with pytest.raises(rh.HistoryError, match="changed under this run 5 times"):
         rh.append(api, {"version": "x"}, 30)
 
 
 def test_a_first_write_that_races_another_first_write_appends_after_it():
     api = MemoryHistoryApi()
-    api.before_write.append(lambda: api._store(rh.history_body(api.name, api.namespace, {
-        rh.RECORDS_KEY: json.dumps([{"id": 1, "version": "first"}])}, {})))
+    api.before_write.append(
+        lambda: api._store(
+            rh.history_body(api.name, api.namespace, {rh.RECORDS_KEY: json.dumps([{"id": 1, "version": "first"}])}, {})
+        )
+    )
     stored, _problems, records = rh.append(api, {"version": "second"}, 30)
     assert stored["id"] == 2 and [r["version"] for r in records] == ["first", "second"]
 
@@ -175,11 +182,29 @@ def test_no_history_reads_as_empty():
 
 def test_the_release_to_restore_is_the_newest_succeeded_deploy_that_ran_the_versions():
     records = [
-        {"id": 1, "kind": "deploy", "result": "succeeded", "versions": {"backend": "1.0", "frontend": "1.0"}, "objects": "a"},
-        {"id": 2, "kind": "deploy", "result": "succeeded", "versions": {"backend": "1.0", "frontend": "1.0"}, "objects": "b"},
+        {
+            "id": 1,
+            "kind": "deploy",
+            "result": "succeeded",
+            "versions": {"backend": "1.0", "frontend": "1.0"},
+            "objects": "a",
+        },
+        {
+            "id": 2,
+            "kind": "deploy",
+            "result": "succeeded",
+            "versions": {"backend": "1.0", "frontend": "1.0"},
+            "objects": "b",
+        },
         {"id": 3, "kind": "deploy", "result": "rolled-back", "versions": {"backend": "1.0"}, "objects": "c"},
         {"id": 4, "kind": "rollback", "result": "rolled-back", "versions": {"backend": "1.0"}, "objects": "d"},
-        {"id": 5, "kind": "deploy", "result": "succeeded", "versions": {"backend": "2.0", "frontend": "2.0"}, "objects": "e"},
+        {
+            "id": 5,
+            "kind": "deploy",
+            "result": "succeeded",
+            "versions": {"backend": "2.0", "frontend": "2.0"},
+            "objects": "e",
+        },
         {"id": 6, "kind": "deploy", "result": "succeeded", "versions": {"backend": "3.0"}},
     ]
     assert rh.find_release(records, {"backend": "1.0"})["id"] == 2

@@ -11,10 +11,10 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.k8s_wat
 from platform_rollout_objects import deployment, pod, replicaset  # pylint: disable=import-error
 
 
-class FakeWatcher(object):
+class FakeWatcher:
     world = {}
     fatal = {}
-    later = []   # (resource, event_type, obj) delivered after the sync
+    later = []  # (resource, event_type, obj) delivered after the sync
 
     def __init__(self, api_client, resource, namespace, out, **kwargs):
         self.resource, self.namespace, self.out = resource, namespace, out
@@ -108,18 +108,26 @@ def test_becomes_complete_through_an_event(world):
 
 def test_image_failure_after_grace_stops_waiting_for_the_others(world):
     world.world = {
-        "deployments": [deployment(revision="3", available=0),
-                        deployment(revision="1", name="frontend", available=0)],
+        "deployments": [deployment(revision="3", available=0), deployment(revision="1", name="frontend", available=0)],
         "replicasets": [replicaset("rs-new", "3", "new")],
-        "pods": [pod("backend-new-1", "rs-new", {"pod-template-hash": "new"}, waiting="ErrImagePull",
-                     message="rpc error: code = NotFound desc = not found")],
+        "pods": [
+            pod(
+                "backend-new-1",
+                "rs-new",
+                {"pod-template-hash": "new"},
+                waiting="ErrImagePull",
+                message="rpc error: code = NotFound desc = not found",
+            )
+        ],
     }
     world.world["deployments"][1]["metadata"]["uid"] = "other"
     w, lines = waiter(names=["backend", "frontend"], grace=0.3, timeout=20, log_lines=0)
     result = w.run()
     assert result["failed"] and result["failed_workloads"] == ["backend"]
     assert result["elapsed_s"] < 5
-    assert result["msg"].startswith("backend: ErrImagePull for image 127.0.0.1:5000/ia/backend:9.9.9 (pod backend-new-1: ")
+    assert result["msg"].startswith(
+        "backend: ErrImagePull for image 127.0.0.1:5000/ia/backend:9.9.9 (pod backend-new-1: "
+    )
     assert result["msg"].endswith("; stopped waiting for frontend")
     states = dict((x["name"], x["state"]) for x in result["workloads"])
     assert states == {"backend": "failed", "frontend": "waiting"}
@@ -129,11 +137,17 @@ def test_image_failure_after_grace_stops_waiting_for_the_others(world):
 def test_timeout_reports_progress_and_hint(world):
     healthy_world(world, available=1)
     world.world["pods"][0]["status"]["conditions"][1] = {
-        "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4 nodes are available"}
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/4 nodes are available",
+    }
     result = waiter(timeout=0.6)[0].run()
     assert result["failed"] and result["workloads"][0]["state"] == "timeout"
-    assert result["msg"] == ("backend: timed out after 0s (3/3 updated, 1/3 available): 1 of 3 updated replicas are "
-                             "available (Unschedulable: 0/4 nodes are available)")
+    assert result["msg"] == (
+        "backend: timed out after 0s (3/3 updated, 1/3 available): 1 of 3 updated replicas are "
+        "available (Unschedulable: 0/4 nodes are available)"
+    )
 
 
 def test_deleted_during_wait(world):
@@ -153,6 +167,7 @@ def test_events_are_optional(world):
             self.out.put(("optional-failed", "events", None))
             return
         original(self)
+
     world.start = start
     try:
         assert waiter()[0].run()["workloads"][0]["state"] == "complete"
@@ -163,8 +178,14 @@ def test_events_are_optional(world):
 def test_timeout_hint_from_a_warning_event(world):
     healthy_world(world, available=0)
     world.world["pods"][0]["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
-    world.world["events"] = [{"type": "Warning", "reason": "FailedCreatePodSandBox", "message": "runc failed",
-                              "involvedObject": {"kind": "Pod", "uid": "backend-new-1-uid"},
-                              "metadata": {"uid": "e1"}}]
+    world.world["events"] = [
+        {
+            "type": "Warning",
+            "reason": "FailedCreatePodSandBox",
+            "message": "runc failed",
+            "involvedObject": {"kind": "Pod", "uid": "backend-new-1-uid"},
+            "metadata": {"uid": "e1"},
+        }
+    ]
     result = waiter(timeout=0.6)[0].run()
     assert result["msg"].endswith("(FailedCreatePodSandBox: runc failed)")

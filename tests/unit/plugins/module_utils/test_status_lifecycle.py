@@ -173,7 +173,9 @@ def test_uninstall_deletes_only_the_collections_own_objects_workloads_first_rbac
 
 def test_the_objects_recorded_with_the_history_are_kept_with_it_by_pattern():
     recorded = obj("ConfigMap", "ia-release-history-objects-0a1b2c3d4e")
-    listings = [listing("ConfigMap", obj("ConfigMap", "ia-release-history"), recorded, obj("ConfigMap", "ia-config-abc"))]
+    listings = [
+        listing("ConfigMap", obj("ConfigMap", "ia-release-history"), recorded, obj("ConfigMap", "ia-config-abc"))
+    ]
     plan = lc.uninstall_plan(listings, "ia", keep=[HISTORY, HISTORY + "-objects-*"], now=NOW)
     assert names(plan["kept"]) == [HISTORY, HISTORY + "-objects-0a1b2c3d4e"]
     assert names(plan["delete"]) == ["ConfigMap/ia-config-abc"]

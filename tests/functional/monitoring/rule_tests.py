@@ -56,9 +56,7 @@ def load_rules(path):
 def strip_annotations(doc):
     stripped = {"groups": []}
     for group in doc["groups"]:
-        rules = [
-            {k: v for k, v in r.items() if k != "annotations"} for r in group["rules"]
-        ]
+        rules = [{k: v for k, v in r.items() if k != "annotations"} for r in group["rules"]]
         stripped["groups"].append(dict(group, rules=rules))
     return stripped
 
@@ -76,9 +74,7 @@ def build_tests(rules, cases):
         for_s = parse_duration(rule.get("for", "0s"))
         kinds = {c["kind"] for c in cases[alert]}
         if kinds != {"firing", "silent"}:
-            raise SystemExit(
-                f"{alert}: needs at least one firing and one silent case, has {sorted(kinds)}"
-            )
+            raise SystemExit(f"{alert}: needs at least one firing and one silent case, has {sorted(kinds)}")
         for index, case in enumerate(cases[alert]):
             checks = []
             if case["kind"] == "firing":
@@ -103,9 +99,7 @@ def build_tests(rules, cases):
                 )
             else:
                 for t in (for_s + SETTLE_S, for_s + SETTLE_S + 600):
-                    checks.append(
-                        {"eval_time": fmt(t), "alertname": alert, "exp_alerts": []}
-                    )
+                    checks.append({"eval_time": fmt(t), "alertname": alert, "exp_alerts": []})
             tests.append(
                 {
                     "name": f"{alert} {case['kind']} #{index + 1}",
@@ -128,9 +122,7 @@ def main(argv=None):
     tests = build_tests(rules, cases)
     out = pathlib.Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rules-under-test.yml").write_text(
-        yaml.safe_dump(strip_annotations(doc), sort_keys=False, width=100000)
-    )
+    (out / "rules-under-test.yml").write_text(yaml.safe_dump(strip_annotations(doc), sort_keys=False, width=100000))
     (out / "tests.yml").write_text(
         yaml.safe_dump(
             {

@@ -4,15 +4,13 @@ tests/integration/monitoring/test_monitoring.py runs the same policies on the en
 Prometheus still scrapes the backend, the API server and the host exporters through them.
 """
 
-import sys
 from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-sys.path.append(str(HERE.parent / "roles"))
+from support.runner import ROOT, run_playbook
 
-from roles_helpers import run_playbook  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 PRIVATE_RANGES = ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"]
 DNS = {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
@@ -101,7 +99,7 @@ def render_policies(tmp_path, **variables):
         "monitoring_serviceaccount_dir": str(sa),
         **variables,
     }
-    proc = run_playbook(HERE / "render.yml", "local", extra)
+    proc = run_playbook(HERE / "render.yml", inventory=ROOT / "inventories" / "local", extra_vars=extra)
     return proc, " ".join((proc.stdout + proc.stderr).split())
 
 

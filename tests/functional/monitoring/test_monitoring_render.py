@@ -68,9 +68,7 @@ def load(tree, rel):
 
 def rules_of(tree):
     doc = load(tree, "prometheus/rules/alerting-rules.yml")
-    return doc["groups"], {
-        r["alert"]: dict(r, group=g["name"]) for g in doc["groups"] for r in g["rules"]
-    }
+    return doc["groups"], {r["alert"]: dict(r, group=g["name"]) for g in doc["groups"] for r in g["rules"]}
 
 
 def norm_duration(value):
@@ -87,9 +85,7 @@ def test_rule_groups_and_count_match_the_spec(rendered):
         rule = rules[alert]
         assert rule["group"] == group, alert
         assert norm_duration(rule["for"]) == duration, alert
-        assert (
-            fragment in rule["expr"]
-        ), f"{alert}: threshold {fragment!r} not in {rule['expr']!r}"
+        assert fragment in rule["expr"], f"{alert}: threshold {fragment!r} not in {rule['expr']!r}"
 
 
 def test_every_rule_has_severity_summary_description_and_runbook(rendered):
@@ -196,9 +192,7 @@ def test_prometheus_global_settings_and_jobs(rendered):
         assert sd["namespaces"]["names"] == ["production"], name  # namespace filtering
         assert jobs[name]["relabel_configs"], name
     keep = jobs["kubernetes-pods"]["relabel_configs"][0]
-    assert keep["source_labels"] == [
-        "__meta_kubernetes_pod_annotation_prometheus_io_scrape"
-    ]
+    assert keep["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
     assert keep["action"] == "keep"
 
 
@@ -211,8 +205,7 @@ def test_alertmanager_routes_by_severity_and_inhibits_warnings(rendered):
     assert critical["email_configs"] and critical["slack_configs"]
     assert warning["slack_configs"]
     assert any(
-        i["source_matchers"] == ['severity="critical"']
-        and i["target_matchers"] == ['severity="warning"']
+        i["source_matchers"] == ['severity="critical"'] and i["target_matchers"] == ['severity="warning"']
         for i in am["inhibit_rules"]
     )
     assert am["global"]["slack_api_url"].startswith("https://")
@@ -230,17 +223,11 @@ def test_secrets_stay_out_of_everything_but_the_alertmanager_config(rendered):
         if path.is_file() and path.name != "alertmanager.yml":
             text = path.read_text(errors="replace")
             for secret in SECRETS:
-                assert (
-                    secret not in text
-                ), f"{secret} leaked into {path.relative_to(tree)}"
+                assert secret not in text, f"{secret} leaked into {path.relative_to(tree)}"
 
 
 def test_dashboard_has_the_required_panels_with_backend_metrics(rendered):
-    dashboard = json.loads(
-        (
-            rendered["production"] / "grafana/dashboards/intelligent-agent-app.json"
-        ).read_text()
-    )
+    dashboard = json.loads((rendered["production"] / "grafana/dashboards/intelligent-agent-app.json").read_text())
     titles = [p["title"] for p in dashboard["panels"]]
     for wanted in (
         "Request rate",
@@ -253,19 +240,10 @@ def test_dashboard_has_the_required_panels_with_backend_metrics(rendered):
     ):
         assert wanted in titles
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    assert (
-        "http_requests_total" in exprs
-        and "http_request_duration_seconds_bucket" in exprs
-    )
+    assert "http_requests_total" in exprs and "http_request_duration_seconds_bucket" in exprs
     assert 'status=~"5.."' in exprs
-    assert all(
-        t["datasource"]["uid"] == "prometheus"
-        for p in dashboard["panels"]
-        for t in p["targets"]
-    )
-    ds = load(
-        rendered["production"], "grafana/provisioning/datasources/datasources.yml"
-    )
+    assert all(t["datasource"]["uid"] == "prometheus" for p in dashboard["panels"] for t in p["targets"])
+    ds = load(rendered["production"], "grafana/provisioning/datasources/datasources.yml")
     assert ds["datasources"][0]["type"] == "prometheus"
     assert ds["datasources"][0]["url"] == "http://prometheus.monitoring.svc:9090"
     # Prometheus lives in `monitoring`; the app's series are in the app namespace.
@@ -273,13 +251,7 @@ def test_dashboard_has_the_required_panels_with_backend_metrics(rendered):
 
 
 def test_standalone_manifests_follow_the_security_rules(rendered):
-    docs = [
-        d
-        for d in yaml.safe_load_all(
-            (rendered["production"] / "manifests/prometheus.yml").read_text()
-        )
-        if d
-    ]
+    docs = [d for d in yaml.safe_load_all((rendered["production"] / "manifests/prometheus.yml").read_text()) if d]
     kinds = sorted(d["kind"] for d in docs)
     # Its NetworkPolicy is in manifests/network-policies.yml (test_monitoring_network_policies.py).
     assert kinds == [
@@ -295,10 +267,7 @@ def test_standalone_manifests_follow_the_security_rules(rendered):
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     for container in pod["containers"]:
         sc = container["securityContext"]
-        assert (
-            sc["readOnlyRootFilesystem"] is True
-            and sc["allowPrivilegeEscalation"] is False
-        )
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"]["drop"] == ["ALL"]
         assert container["resources"]["limits"]
     assert re.fullmatch(
@@ -306,44 +275,25 @@ def test_standalone_manifests_follow_the_security_rules(rendered):
         deploy["spec"]["template"]["metadata"]["annotations"]["checksum/config"],
     )
     for doc in docs:
-        assert (
-            doc["metadata"]["labels"]["app.kubernetes.io/managed-by"]
-            == "intelligent_agent.platform"
-        )
+        assert doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "intelligent_agent.platform"
 
 
 def test_cluster_role_is_read_only_without_wildcards_or_secrets(rendered):
-    docs = [
-        d
-        for d in yaml.safe_load_all(
-            (rendered["production"] / "manifests/cluster.yml").read_text()
-        )
-        if d
-    ]
+    docs = [d for d in yaml.safe_load_all((rendered["production"] / "manifests/cluster.yml").read_text()) if d]
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}
-        assert "*" not in rule.get("resources", []) and "*" not in rule.get(
-            "apiGroups", []
-        )
+        assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", [])
         assert "secrets" not in rule.get("resources", [])
     binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}]
 
 
 def test_prometheus_lives_in_its_own_namespace_and_scrapes_the_app_namespace(rendered):
     """Production layout: Prometheus in `monitoring` (where the namespace role's backend policy admits it
     from), the app and its datastore exporters in the app namespace, the cluster exporters beside Prometheus.
     """
-    docs = [
-        d
-        for d in yaml.safe_load_all(
-            (rendered["production"] / "manifests/prometheus.yml").read_text()
-        )
-        if d
-    ]
+    docs = [d for d in yaml.safe_load_all((rendered["production"] / "manifests/prometheus.yml").read_text()) if d]
     assert {d["metadata"]["namespace"] for d in docs} == {"monitoring"}
     config = load(rendered["production"], "prometheus/prometheus.yml")
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
@@ -360,26 +310,16 @@ def test_prometheus_lives_in_its_own_namespace_and_scrapes_the_app_namespace(ren
     assert "honor_labels" not in jobs["node-exporter"]
     operator = [
         d
-        for d in yaml.safe_load_all(
-            (rendered["production"] / "manifests/operator.yml").read_text()
-        )
+        for d in yaml.safe_load_all((rendered["production"] / "manifests/operator.yml").read_text())
         if d and d["kind"] == "ServiceMonitor"
     ]
-    ksm = next(
-        m for m in operator if m["metadata"]["name"].endswith("-kube-state-metrics")
-    )
+    ksm = next(m for m in operator if m["metadata"]["name"].endswith("-kube-state-metrics"))
     assert ksm["spec"]["namespaceSelector"]["matchNames"] == ["monitoring"]
     assert ksm["spec"]["endpoints"][0]["honorLabels"] is True
 
 
 def test_operator_manifests(rendered):
-    docs = [
-        d
-        for d in yaml.safe_load_all(
-            (rendered["production"] / "manifests/operator.yml").read_text()
-        )
-        if d
-    ]
+    docs = [d for d in yaml.safe_load_all((rendered["production"] / "manifests/operator.yml").read_text()) if d]
     monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
     assert {m["metadata"]["name"] for m in monitors} >= {
         "intelligent-agent-frontend",

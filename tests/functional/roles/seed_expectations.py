@@ -66,9 +66,7 @@ def quantity(value) -> Decimal:
 
 
 def same_quantities(actual: dict, expected: dict) -> bool:
-    return set(actual) == set(expected) and all(
-        quantity(actual[k]) == quantity(expected[k]) for k in expected
-    )
+    return set(actual) == set(expected) and all(quantity(actual[k]) == quantity(expected[k]) for k in expected)
 
 
 def pick(objects: list[dict], kind: str, name: str) -> dict:
@@ -157,19 +155,12 @@ def assert_workloads(objects: list[dict], *, custom_metrics: bool, vpa: bool) ->
         assert service["spec"]["type"] == "ClusterIP"
         assert service["spec"]["ports"][0]["port"] == e["service_port"]
         assert service["spec"]["sessionAffinity"] == "ClientIP"
-        assert (
-            service["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"]
-            == 10800
-        )
+        assert service["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] == 10800
 
         hpa = pick(objects, "HorizontalPodAutoscaler", name)["spec"]
         low, high, cpu, memory = e["hpa"]
         assert (hpa["minReplicas"], hpa["maxReplicas"]) == (low, high), name
-        resources = {
-            m["resource"]["name"]: m["resource"]["target"]
-            for m in hpa["metrics"]
-            if m["type"] == "Resource"
-        }
+        resources = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["metrics"] if m["type"] == "Resource"}
         assert resources["cpu"] == {"type": "Utilization", "averageUtilization": cpu}
         assert resources["memory"] == {
             "type": "Utilization",
@@ -190,10 +181,7 @@ def assert_workloads(objects: list[dict], *, custom_metrics: bool, vpa: bool) ->
         assert _policies(hpa["behavior"]["scaleDown"]) == down_policies
         assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == window
 
-        assert (
-            pick(objects, "PodDisruptionBudget", name)["spec"]["minAvailable"]
-            == e["pdb"]
-        )
+        assert pick(objects, "PodDisruptionBudget", name)["spec"]["minAvailable"] == e["pdb"]
 
     vpas = [o for o in objects if o["kind"] == "VerticalPodAutoscaler"]
     if vpa:
@@ -215,12 +203,7 @@ def assert_edge(objects: list[dict], *, issuers: bool) -> None:
     assert "service.beta.kubernetes.io/aws-load-balancer-ssl-ports" not in lb["metadata"]["annotations"]
     annotations = lb["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
-    assert (
-        annotations[
-            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled"
-        ]
-        == "true"
-    )
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled"] == "true"
     assert lb["spec"]["sessionAffinity"] == "ClientIP"
 
     ingress = pick(objects, "Ingress", "intelligent-agent")
@@ -234,9 +217,7 @@ def assert_edge(objects: list[dict], *, issuers: bool) -> None:
         assert a[f"nginx.ingress.kubernetes.io/proxy-{timeout}-timeout"] == "60"
     assert a["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
     headers = pick(objects, "ConfigMap", "intelligent-agent-security-headers")["data"]
-    assert a["nginx.ingress.kubernetes.io/custom-headers"].endswith(
-        "/intelligent-agent-security-headers"
-    )
+    assert a["nginx.ingress.kubernetes.io/custom-headers"].endswith("/intelligent-agent-security-headers")
     assert {
         "X-Frame-Options",
         "Content-Security-Policy",
@@ -245,10 +226,7 @@ def assert_edge(objects: list[dict], *, issuers: bool) -> None:
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "nginx"
     assert set(spec["tls"][0]["hosts"]) == PRODUCTION_HOSTS
-    routes = {
-        r["host"]: r["http"]["paths"][0]["backend"]["service"]["name"]
-        for r in spec["rules"]
-    }
+    routes = {r["host"]: r["http"]["paths"][0]["backend"]["service"]["name"] for r in spec["rules"]}
     assert routes == {
         "intelligent-agent.com": "frontend",
         "www.intelligent-agent.com": "frontend",
@@ -258,9 +236,7 @@ def assert_edge(objects: list[dict], *, issuers: bool) -> None:
     assert names == ({"letsencrypt-prod", "letsencrypt-staging"} if issuers else set())
 
 
-def assert_namespace_objects(
-    objects: list[dict], namespace: str, *, with_namespace: bool = True
-) -> None:
+def assert_namespace_objects(objects: list[dict], namespace: str, *, with_namespace: bool = True) -> None:
     if with_namespace:
         labels = pick(objects, "Namespace", namespace)["metadata"]["labels"]
         for mode in ("enforce", "audit", "warn"):
@@ -274,9 +250,7 @@ def assert_namespace_objects(
         "limits.memory",
         "pods",
     } <= set(quota)
-    limits = pick(objects, "LimitRange", "intelligent-agent-limits")["spec"]["limits"][
-        0
-    ]
+    limits = pick(objects, "LimitRange", "intelligent-agent-limits")["spec"]["limits"][0]
     assert limits["type"] == "Container" and {
         "default",
         "defaultRequest",
@@ -284,19 +258,12 @@ def assert_namespace_objects(
     } <= set(limits)
     deny = pick(objects, "NetworkPolicy", "default-deny-all")["spec"]
     assert deny["podSelector"] in ({}, {"matchLabels": None}) or not deny["podSelector"]
-    assert (
-        set(deny["policyTypes"]) == {"Ingress", "Egress"}
-        and not deny.get("ingress")
-        and not deny.get("egress")
-    )
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"} and not deny.get("ingress") and not deny.get("egress")
     backend = pick(objects, "NetworkPolicy", "allow-backend-ingress")["spec"]
-    assert backend["podSelector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "backend"
-    }
+    assert backend["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "backend"}
     assert backend["ingress"][0]["ports"][0]["port"] == 5000
     assert {"app.kubernetes.io/name": "frontend"} in [
-        f.get("podSelector", {}).get("matchLabels")
-        for f in backend["ingress"][0]["from"]
+        f.get("podSelector", {}).get("matchLabels") for f in backend["ingress"][0]["from"]
     ]
     dns = pick(objects, "NetworkPolicy", "allow-dns-egress")["spec"]
     assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
@@ -316,12 +283,8 @@ def assert_labels(objects: list[dict]) -> None:
         labels = obj["metadata"].get("labels") or {}
         where = f"{obj['kind']}/{obj['metadata']['name']}"
         assert labels.get("app.kubernetes.io/part-of") == "intelligent-agent", where
-        assert (
-            labels.get("app.kubernetes.io/managed-by") == "intelligent_agent.platform"
-        ), where
-        assert labels.get("app.kubernetes.io/name") and labels.get(
-            "app.kubernetes.io/component"
-        ), where
+        assert labels.get("app.kubernetes.io/managed-by") == "intelligent_agent.platform", where
+        assert labels.get("app.kubernetes.io/name") and labels.get("app.kubernetes.io/component"), where
         if obj["kind"] != "ClusterIssuer":
             assert labels.get("environment") == "production", where
         if obj["kind"] == "Deployment":

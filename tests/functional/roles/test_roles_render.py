@@ -50,18 +50,11 @@ def test_the_load_balancer_listens_on_443_only_with_a_certificate(tmp_path):
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "443"
 
 
-def test_production_secrets_hold_every_seed_key_and_registry_credentials(
-    production, fake_secrets
-):
-    secret = next(
-        d for d in production if d["kind"] == "Secret" and d["type"] == "Opaque"
-    )
+def test_production_secrets_hold_every_seed_key_and_registry_credentials(production, fake_secrets):
+    secret = next(d for d in production if d["kind"] == "Secret" and d["type"] == "Opaque")
     assert set(secret["data"]) == SEED_SECRET_KEYS
     assert secret["immutable"] is True
-    assert (
-        base64.b64decode(secret["data"]["JWT_SECRET"]).decode()
-        == fake_secrets["secrets_values"]["JWT_SECRET"]
-    )
+    assert base64.b64decode(secret["data"]["JWT_SECRET"]).decode() == fake_secrets["secrets_values"]["JWT_SECRET"]
     registry = find(production, "Secret", "intelligent-agent-registry")
     assert registry["type"] == "kubernetes.io/dockerconfigjson"
     auths = json.loads(base64.b64decode(registry["data"][".dockerconfigjson"]))["auths"]
@@ -72,8 +65,7 @@ def test_production_secrets_hold_every_seed_key_and_registry_credentials(
     configmap = next(
         d
         for d in production
-        if d["kind"] == "ConfigMap"
-        and d["metadata"]["name"].startswith("intelligent-agent-config-")
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("intelligent-agent-config-")
     )
     assert {"configMapRef": {"name": configmap["metadata"]["name"]}} in env_from
     assert len(configmap["data"]) >= 40
@@ -90,10 +82,7 @@ def test_staging_differs_only_in_replicas_hosts_and_issuer(production, staging):
     assert find(staging, "Deployment", "frontend")["spec"]["replicas"] < 3
     assert find(staging, "Deployment", "backend")["spec"]["replicas"] < 5
     ingress = find(staging, "Ingress", "intelligent-agent")
-    assert (
-        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
-        == "letsencrypt-staging"
-    )
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-staging"
     assert {r["host"] for r in ingress["spec"]["rules"]} == {
         "staging.intelligent-agent.com",
         "www.staging.intelligent-agent.com",
@@ -125,25 +114,11 @@ def test_local_uses_nodeports_local_images_and_no_tls(tmp_path):
         assert deployment["template"]["spec"]["containers"][0]["image"].startswith(
             f"127.0.0.1:5000/intelligent-agent/{name}"
         )
-        assert (
-            deployment["template"]["spec"]["containers"][0]["readinessProbe"][
-                "initialDelaySeconds"
-            ]
-            <= 5
-        )
+        assert deployment["template"]["spec"]["containers"][0]["readinessProbe"]["initialDelaySeconds"] <= 5
     ingress = find(docs, "Ingress")
-    assert (
-        "tls" not in ingress["spec"]
-        and "cert-manager.io/cluster-issuer" not in ingress["metadata"]["annotations"]
-    )
-    assert not [
-        d
-        for d in docs
-        if d["kind"] == "Service" and d["spec"]["type"] == "LoadBalancer"
-    ]
-    assert (
-        find(docs, "Secret")["type"] == "Opaque"
-    )  # the vaulted demo values; no registry credentials locally
+    assert "tls" not in ingress["spec"] and "cert-manager.io/cluster-issuer" not in ingress["metadata"]["annotations"]
+    assert not [d for d in docs if d["kind"] == "Service" and d["spec"]["type"] == "LoadBalancer"]
+    assert find(docs, "Secret")["type"] == "Opaque"  # the vaulted demo values; no registry credentials locally
 
 
 def test_a_third_component_needs_no_template_change(tmp_path):
@@ -157,9 +132,7 @@ def test_a_third_component_needs_no_template_change(tmp_path):
         "service": {"enabled": False},
         "writable_dirs": [{"path": "/tmp"}, {"path": "/var/run/worker"}],
     }
-    defaults = yaml.safe_load(
-        (ROOT / "roles" / "app" / "defaults" / "main.yml").read_text()
-    )["app_components"]
+    defaults = yaml.safe_load((ROOT / "roles" / "app" / "defaults" / "main.yml").read_text())["app_components"]
     docs = render(tmp_path, "production", {"app_components": defaults + [worker]})
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {
         "frontend",
@@ -174,9 +147,7 @@ def test_a_third_component_needs_no_template_change(tmp_path):
         "/var/run/worker",
     }
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert not [
-        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "worker"
-    ]
+    assert not [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "worker"]
 
 
 def test_configmap_name_follows_its_content(tmp_path):
@@ -185,8 +156,7 @@ def test_configmap_name_follows_its_content(tmp_path):
         return next(
             d["metadata"]["name"]
             for d in docs
-            if d["kind"] == "ConfigMap"
-            and d["metadata"]["name"].startswith("intelligent-agent-config-")
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("intelligent-agent-config-")
         )
 
     first = configmap_name({})
@@ -196,11 +166,7 @@ def test_configmap_name_follows_its_content(tmp_path):
 
 def test_platform_components_restricts_the_workloads_not_the_shared_ingress(tmp_path):
     docs = render(tmp_path, "production", {"platform_components": "backend"})
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {
-        "backend"
-    }
-    assert {
-        d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"
-    } == {"backend"}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {"backend"}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"} == {"backend"}
     ingress = find(docs, "Ingress", "intelligent-agent")
     assert len(ingress["spec"]["rules"]) == 3

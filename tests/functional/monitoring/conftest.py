@@ -1,4 +1,4 @@
-"""Renders the monitoring role (production and local) once per session for the unit tests.
+"""Renders the monitoring role (production and local) once per session for the functional tests.
 
 hack/validate.d/monitoring.sh sets MONITORING_RENDER_DIR to the trees it has just rendered and
 validated; otherwise the tests render their own with the same playbook and variables.
@@ -6,14 +6,13 @@ validated; otherwise the tests render their own with the same playbook and varia
 
 import os
 import pathlib
-import shutil
-import subprocess
 import sys
 
 import pytest
 
+from support.runner import run_playbook
+
 HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
 
 
 def render(out, name):
@@ -22,32 +21,19 @@ def render(out, name):
     sa.mkdir(parents=True, exist_ok=True)
     (sa / "token").write_text("validation-token\n")
     (sa / "ca.crt").write_text("")
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    cmd = [
-        shutil.which("ansible-playbook", path=env["PATH"]) or "ansible-playbook",
-        "-i",
-        "localhost,",
-        str(HERE / "render.yml"),
-        "-e",
-        f"monitoring_render_dir={target}",
-        "-e",
-        f"monitoring_prometheus_config_dir={target / 'prometheus'}",
-        "-e",
-        f"monitoring_serviceaccount_dir={sa}",
-        "-e",
-        f"@{HERE / 'vars' / (name + '.yml')}",
-    ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    proc = run_playbook(
+        HERE / "render.yml",
+        inventory="localhost,",
+        extra_vars={
+            "monitoring_render_dir": str(target),
+            "monitoring_prometheus_config_dir": str(target / "prometheus"),
+            "monitoring_serviceaccount_dir": str(sa),
+        },
+        extra_files=[HERE / "vars" / (name + ".yml")],
+        timeout=300,
     )
     (target / "ansible.log").write_text(proc.stdout + proc.stderr)
-    assert (
-        proc.returncode == 0
-    ), f"rendering {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0, f"rendering {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     return target
 
 

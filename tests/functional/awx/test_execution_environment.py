@@ -1,8 +1,9 @@
-"""execution-environment.yml (ansible-builder v3) and bindep.txt.
+"""`ansible-builder create` on execution-environment.yml (ansible-builder v3).
 
-`ansible-builder create` runs for real on a copy of the definition with a freshly built collection
-tarball; the generated build context must install this collection, its collection dependencies, the
-Python requirements and the system packages. No image is built (that needs a base EE image).
+It runs for real on a copy of the definition with a freshly built collection tarball; the generated build
+context must install this collection, its collection dependencies, the Python requirements and the system
+packages. No image is built (that needs a base EE image). The definition and bindep.txt themselves are checked
+by tests/unit/awx/test_execution_environment_definition.py.
 """
 
 import json
@@ -18,7 +19,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-EE_FILE = ROOT / "execution-environment.yml"
 
 
 def _load(path):
@@ -26,13 +26,8 @@ def _load(path):
         return yaml.safe_load(handle)
 
 
-EE = _load(EE_FILE)
 GALAXY = _load(ROOT / "galaxy.yml")
 TARBALL = f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
-
-
-def _collections():
-    return {entry["name"]: entry for entry in EE["dependencies"]["galaxy"]["collections"]}
 
 
 def _tool(name):
@@ -45,45 +40,6 @@ def _tool(name):
     return str(path)
 
 
-def test_definition_is_version_3_with_every_dependency():
-    assert EE["version"] == 3
-    deps = EE["dependencies"]
-    assert deps["python"] == "requirements.txt"
-    assert deps["system"] == "bindep.txt"
-    assert "ansible-core" in deps["ansible_core"]["package_pip"]
-    assert deps["ansible_runner"]["package_pip"].startswith("ansible-runner")
-    assert EE["images"]["base_image"]["name"]
-
-
-def test_collection_tarball_matches_galaxy_yml():
-    collections = _collections()
-    assert f"collections/{TARBALL}" in collections, f"bump the tarball name in execution-environment.yml to {TARBALL}"
-    assert collections[f"collections/{TARBALL}"]["type"] == "file"
-    sources = [entry["src"] for entry in EE["additional_build_files"]]
-    assert any(Path(TARBALL).match(src.split("/")[-1]) for src in sources)
-
-
-def test_collection_dependencies_of_galaxy_yml_are_installed():
-    collections = _collections()
-    for dependency, version in GALAXY["dependencies"].items():
-        assert dependency in collections, f"{dependency} missing from the EE"
-        assert collections[dependency]["version"] == version
-
-
-def test_bindep_lists_the_binaries_the_roles_call():
-    packages = {}
-    for line in (ROOT / "bindep.txt").read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9.+_-]*)(?:\s+\[([a-z0-9:_ !-]+)\])?", line)
-        assert match, f"not a bindep line: {line!r}"
-        packages[match.group(1)] = (match.group(2) or "").split()
-    assert "git" in packages
-    assert "docker.io" in packages and "platform:dpkg" in packages["docker.io"]
-    assert "ca-certificates" in packages
-
-
 @pytest.fixture(scope="module")
 def build_context(tmp_path_factory):
     """Copy the definition and its files, build the collection tarball beside it, run ansible-builder create."""
@@ -92,12 +48,27 @@ def build_context(tmp_path_factory):
         shutil.copy(ROOT / name, work / name)
     subprocess.run(
         [_tool("ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work / "dist"), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     result = subprocess.run(
-        [_tool("ansible-builder"), "create", "-f", "execution-environment.yml", "--context", "context",
-         "--output-filename", "Containerfile"],
-        cwd=work, capture_output=True, text=True, timeout=300, check=False,
+        [
+            _tool("ansible-builder"),
+            "create",
+            "-f",
+            "execution-environment.yml",
+            "--context",
+            "context",
+            "--output-filename",
+            "Containerfile",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No matches" not in result.stdout + result.stderr, "additional_build_files found no collection tarball"
@@ -119,8 +90,9 @@ def test_builder_create_writes_a_context_that_installs_the_collection(build_cont
     pip = (build_context / "_build" / "requirements.txt").read_text(encoding="utf-8")
     # Ranges, not pins: the EE resolves compatible versions (the exact pins are the dev toolchain's).
     for package in ("kubernetes", "requests", "docker", "jsonpatch"):
-        assert re.search(rf"^{re.escape(package)}>=[0-9.]+,<[0-9.]+$", pip, re.M), \
+        assert re.search(rf"^{re.escape(package)}>=[0-9.]+,<[0-9.]+$", pip, re.M), (
             f"{package} missing from the EE's Python requirements, or not as a range"
+        )
     assert re.search(r"^git\b", (build_context / "_build" / "bindep.txt").read_text(encoding="utf-8"), re.M)
 
 
@@ -131,5 +103,9 @@ def test_context_tarball_is_the_collection(build_context):
         members = set(archive.getnames())
         manifest = json.load(archive.extractfile("MANIFEST.json"))
     info = manifest["collection_info"]
-    assert (info["namespace"], info["name"], info["version"]) == (GALAXY["namespace"], GALAXY["name"], GALAXY["version"])
+    assert (info["namespace"], info["name"], info["version"]) == (
+        GALAXY["namespace"],
+        GALAXY["name"],
+        GALAXY["version"],
+    )
     assert not any(name.startswith(("tests/", ".venv/", ".local/", "hack/")) for name in members)

@@ -18,15 +18,11 @@ NOWHERE = {
 
 
 def app_defaults():
-    return yaml.safe_load(
-        (ROOT / "roles" / "app" / "defaults" / "main.yml").read_text()
-    )["app_components"]
+    return yaml.safe_load((ROOT / "roles" / "app" / "defaults" / "main.yml").read_text())["app_components"]
 
 
 def run(inventory, extra):
-    proc = run_playbook(
-        PLAYBOOKS / "platform.yml", inventory, {**NOWHERE, **extra}, [FAKE_SECRETS]
-    )
+    proc = run_playbook(PLAYBOOKS / "platform.yml", inventory, {**NOWHERE, **extra}, [FAKE_SECRETS])
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output[-3000:]
     # Nothing reached the cluster: the run stopped before the namespace role.
@@ -49,11 +45,7 @@ def with_backend(**changes):
         ({"app_components": with_backend(container_port=-5000)}, "container_port"),
         ({"app_component_overrides": {"backend": {"replicas": "three"}}}, "replicas"),
         (
-            {
-                "app_component_overrides": {
-                    "backend": {"autoscaling": {"min_replicass": 2}}
-                }
-            },
+            {"app_component_overrides": {"backend": {"autoscaling": {"min_replicass": 2}}}},
             "min_replicass",
         ),
         (
@@ -103,14 +95,7 @@ def test_production_refuses_badly_formatted_values_naming_the_rule():
 
 def test_production_with_the_example_vault_refuses_every_key():
     example = yaml.safe_load(
-        (
-            ROOT
-            / "inventories"
-            / "production"
-            / "group_vars"
-            / "all"
-            / "vault.yml.example"
-        ).read_text()
+        (ROOT / "inventories" / "production" / "group_vars" / "all" / "vault.yml.example").read_text()
     )
     output = run("production", example)
     assert "32 key(s) are empty, placeholders or badly formatted" in output

@@ -4,14 +4,14 @@ tags, contexts, build args and labels), run with ansible-playbook but without Do
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from support.runner import ROOT, run_playbook
+
 PLAYBOOK = Path(__file__).resolve().parent / "files" / "preflight.yml"
 
 
@@ -25,11 +25,12 @@ def plan(tmp_path, **extra):
     }
     variables.update(extra)
     (tmp_path / "vars.json").write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOK), "-e", f"@{tmp_path / 'vars.json'}"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False,
+    proc = run_playbook(
+        PLAYBOOK,
+        inventory="localhost,",
+        extra_files=[tmp_path / "vars.json"],
+        args=("-c", "local"),
+        timeout=300,
     )
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -62,8 +63,14 @@ def test_overrides_build_args_labels_and_restriction(tmp_path):
         image_namespace="",
         image_build_args={"BROKEN": "unready", "SHARED": 1},
         image_labels={"team": "platform", "org.opencontainers.image.version": "ignored"},
-        image_component_overrides={"backend": {"build_args": {"SHARED": "mine", "RUNTIME_IMAGE": "base:1"}, "target": "runtime",
-                                               "repository": "custom/api", "labels": {"tier": "api"}}},
+        image_component_overrides={
+            "backend": {
+                "build_args": {"SHARED": "mine", "RUNTIME_IMAGE": "base:1"},
+                "target": "runtime",
+                "repository": "custom/api",
+                "labels": {"tier": "api"},
+            }
+        },
         image_only_components="backend",
     )
     assert result is not None, output
@@ -72,7 +79,11 @@ def test_overrides_build_args_labels_and_restriction(tmp_path):
     assert backend["repository"] == "registry.example:5000/custom/api"
     assert backend["target"] == "runtime"
     assert backend["build_args"] == {
-        "APP_VERSION": "1.4.0", "APP_COMMIT": "3f2a9c1b7d0e", "BROKEN": "unready", "SHARED": "mine", "RUNTIME_IMAGE": "base:1",
+        "APP_VERSION": "1.4.0",
+        "APP_COMMIT": "3f2a9c1b7d0e",
+        "BROKEN": "unready",
+        "SHARED": "mine",
+        "RUNTIME_IMAGE": "base:1",
     }
     assert backend["labels"]["team"] == "platform" and backend["labels"]["tier"] == "api"
     assert backend["labels"]["org.opencontainers.image.version"] == "1.4.0"
@@ -88,7 +99,9 @@ def test_restriction_to_components_without_an_image_builds_only_the_known_ones(t
 
 
 def test_commit_defaults_to_the_sources_git_commit(tmp_path):
-    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     if head.returncode != 0:
         pytest.skip("not a git checkout")
     result, output = plan(tmp_path, image_commit="", image_source_dir=str(ROOT))
