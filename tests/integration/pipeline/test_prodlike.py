@@ -33,6 +33,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -342,10 +343,14 @@ def from_backend_pod(cluster, namespace: str, host: str, port: int, tls: bool) -
 
 
 def prometheus_targets(cluster, monitoring_ns: str) -> list[dict]:
+    """Prometheus's active targets; [] while it does not answer yet (a fresh pod, or endpoints not yet ready)."""
     svc = cluster.kubectl_json("-n", monitoring_ns, "get", "service", "prometheus")
     url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/api/v1/targets?state=active"
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - test URL
-        return json.loads(response.read())["data"]["activeTargets"]
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - test URL
+            return json.loads(response.read())["data"]["activeTargets"]
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return []
 
 
 class ReplicaWatch(threading.Thread):

@@ -3,14 +3,15 @@ before the deploy lock and the first write (issue #14, "Validation first").
 
 One baseline release is deployed per module (kwok nodes, an image that is already in the local registry, no
 build); then each bad input is run once against it and must: fail, name the field or cause, fail fast (in the
-preflight: no lock, no write; the seconds are recorded), and leave every object of the namespace with the
-resourceVersion it had. A refused first deploy must not create the namespace, and credentials lacking one verb
+preflight: no lock, no write; the seconds are recorded), and leave every object of the namespace as it was (all
+but the status the controllers keep writing: spec, metadata and the field managers of every non-status write). A refused first deploy must not create the namespace, and credentials lacking one verb
 are refused naming it.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import uuid
 
@@ -48,15 +49,24 @@ def kwok_overrides(cluster) -> dict:
     return overrides
 
 
+def written_state(obj: dict) -> str:
+    """What a write by a client changes: the object without its status and without the bookkeeping of status
+    writes. The controllers (HPA, Deployment, kubelet) keep writing status, which bumps resourceVersion without
+    any write of ours."""
+    metadata = {key: value for key, value in obj["metadata"].items() if key not in ("resourceVersion", "managedFields")}
+    managers = [entry for entry in obj["metadata"].get("managedFields") or [] if entry.get("subresource") != "status"]
+    body = {key: value for key, value in obj.items() if key not in ("status", "metadata")}
+    return json.dumps({"metadata": metadata, "managers": managers, "body": body}, sort_keys=True)
+
+
 def snapshot(cluster, namespace: str) -> dict:
-    """Every object of the namespace (and the Namespace itself) -> resourceVersion; {} when it does not exist."""
+    """Every object of the namespace (and the Namespace itself) -> its written state; {} when it does not exist."""
     found = cluster.kubectl_run("get", "namespace", namespace, "-o", "name", check=False)
     if found.returncode != 0:
         return {}
-    items = cluster.kubectl_json("-n", namespace, "get", KINDS)["items"]
-    state = {f"{item['kind']}/{item['metadata']['name']}": item["metadata"]["resourceVersion"] for item in items}
-    ns = cluster.kubectl_json("get", "namespace", namespace)
-    state[f"Namespace/{namespace}"] = ns["metadata"]["resourceVersion"]
+    items = cluster.kubectl_json("-n", namespace, "get", KINDS, "--show-managed-fields")["items"]
+    state = {f"{item['kind']}/{item['metadata']['name']}": written_state(item) for item in items}
+    state[f"Namespace/{namespace}"] = written_state(cluster.kubectl_json("get", "namespace", namespace))
     return state
 
 
