@@ -3,6 +3,7 @@ Deployment watcher of a namespace, and the HTTP load generator."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -173,6 +174,31 @@ class Kube:
         }
 
 
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+
+
+def digest_reference(image: str) -> str | None:
+    """`registry/repo@sha256:...` of a tag in a plain-HTTP local registry (None when it does not resolve)."""
+    name, tag = image.rsplit(":", 1)
+    registry, repository = name.split("/", 1)
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the local registry
+            digest = response.headers.get("Docker-Content-Digest")
+    except OSError:
+        return None
+    return f"{name}@{digest}" if digest else None
+
+
 class Watcher:
     """Watches the Deployments of one namespace (list, then watch; relist on 410 or a broken stream) and
     records every state with its arrival time in a Timeline."""
@@ -193,8 +219,14 @@ class Watcher:
         if not self._ready.wait(30):
             raise RuntimeError(f"could not list the Deployments of {namespace}")
 
+    # Digest reference -> the tag it was pushed as (set once the images are built): deploy.yml pins images to
+    # repo@sha256:..., the peers deploy the tags; the timeline compares them as the tag.
+    tag_of_digest: dict[str, str] = {}
+
     def _seen(self, when: float, obj: dict) -> None:
         state = deployment_state(obj)
+        if self.tag_of_digest:
+            state = dataclasses.replace(state, images=tuple(self.tag_of_digest.get(i, i) for i in state.images))
         if self._latest.get(state.name) != state:
             self._latest[state.name] = state
             self.timeline.record(when, state)

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from bench import scenarios as sc
-from bench.cluster import ROOT, VENV_BIN, Kube, Proc, Watcher, cluster_env
+from bench.cluster import ROOT, VENV_BIN, Kube, Proc, Watcher, cluster_env, digest_reference
 from bench.peers import COMPONENTS, DeployPlaybook, Helm, Kubectl, KubernetesCore, by_kind, with_version, write_chart
 from bench.stats import compact_table, fmt_duration, format_table, order_rows, rows_json
 
@@ -110,6 +110,14 @@ def build_images(ctx: sc.Context) -> None:
     ctx.log(f"images {', '.join(v['version'] for v in versions)} in the local registry ({proc.seconds:.0f} s)")
 
 
+def learn_digests(ctx: sc.Context) -> None:
+    """deploy.yml runs images by digest: the watchers read those as the tags the other peers deploy."""
+    tags = {image for version in VERSIONS.values() for images in ctx.images(version).values() for image in images}
+    resolved = {tag: digest_reference(tag) for tag in sorted(tags)}
+    Watcher.tag_of_digest = {digest: tag for tag, digest in resolved.items() if digest}
+    ctx.log(f"digests of {len(Watcher.tag_of_digest)} of {len(tags)} image tags (the missing version has none)")
+
+
 def render(ctx: sc.Context, targets: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
     out_dir = ctx.workdir / "manifests"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +190,7 @@ def setup(ctx: sc.Context, want_background: bool) -> dict:
         if d["kind"] == "Deployment"
     }
     kubectl_images = {name: images[0].replace(VERSIONS["a"], "VERSION") for name, images in ctx.template_images.items()}
+    learn_digests(ctx)
 
     manifests: dict[str, dict[str, Path]] = {}
     for ns, docs in rendered.items():
