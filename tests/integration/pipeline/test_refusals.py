@@ -4,8 +4,8 @@ before the deploy lock and the first write (issue #14, "Validation first").
 One baseline release is deployed per module (kwok nodes, an image that is already in the local registry, no
 build); then each bad input is run once against it and must: fail, name the field or cause, fail fast (in the
 preflight: no lock, no write; the seconds are recorded), and leave every object of the namespace as it was (all
-but the status the controllers keep writing: spec, metadata and the field managers of every non-status write). A refused first deploy must not create the namespace, and credentials lacking one verb
-are refused naming it.
+but the status the controllers keep writing: spec, metadata and the field managers of every non-status write).
+A refused first deploy must not create the namespace, and credentials lacking one verb are refused naming it.
 """
 
 from __future__ import annotations
