@@ -354,11 +354,16 @@ def test_uninstall_deletes_the_platform_but_keeps_the_history(seq, cluster):
     ):
         assert name in deleted, result.tail(30)
     left = _snapshot(cluster, namespace)
-    assert sorted(left) == sorted(
+    # The history stays with the objects its records name (kept for a rollback to those releases).
+    recorded = sorted(name for name in left if name.startswith(f"ConfigMap/{HISTORY_CM}-objects-"))
+    assert sorted(set(left) - set(recorded)) == sorted(
         [f"ConfigMap/{HISTORY_CM}", "ConfigMap/not-ours", "ConfigMap/foreign", "ConfigMap/kube-root-ca.crt"]
     ), sorted(left)
     history = cluster.kubectl_json("-n", namespace, "get", "configmap", HISTORY_CM)
-    assert json.loads(history["data"]["releases.json"])[-1]["version"] == DEMO_VERSION
+    records = json.loads(history["data"]["releases.json"])
+    assert records[-1]["version"] == DEMO_VERSION
+    named = {f"ConfigMap/{r['objects']}" for r in records if r.get("objects")}
+    assert recorded and set(recorded) <= named and f"ConfigMap/{records[-1]['objects']}" in recorded, (recorded, named)
     assert cluster.kubectl_run("get", "namespace", namespace, check=False).returncode == 0
 
 
