@@ -74,6 +74,35 @@ def workloads_of(deployments, components=None):
     )
 
 
+def backup_text(header, objects):
+    """The backup file: comment lines, then one YAML document per object (JSON when PyYAML is missing)."""
+    try:
+        import yaml
+
+        def dump(obj):
+            return yaml.safe_dump(obj, default_flow_style=False, sort_keys=False)
+
+    except ImportError:  # JSON is YAML too
+
+        def dump(obj):
+            return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+    def readable(obj):  # apiVersion and kind first, as people write manifests
+        ordered = dict((key, obj[key]) for key in ("apiVersion", "kind") if key in obj)
+        ordered.update((key, value) for key, value in obj.items() if key not in ordered)
+        return ordered
+
+    lines = ["# %s\n" % line for line in header]
+    return "".join(lines) + "".join("---\n" + dump(readable(obj)) for obj in objects)
+
+
+def secret_names_text(names):
+    """The note that replaces the Secrets in a backup: their names only, never values."""
+    return "# Secrets are not backed up in plain text. Their names (values are in the vault):\n" + "".join(
+        "%s\n" % name for name in names
+    )
+
+
 # ---- the API ---------------------------------------------------------------------------------------------
 class LiveObjects(object):
     """Lists and deletes namespaced objects of the known kinds with a kubernetes ApiClient."""

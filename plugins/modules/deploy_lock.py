@@ -33,26 +33,15 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
+  - intelligent_agent.platform.k8s_module
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is written; O(state=acquired) reports whether the lock could be taken.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   action:
     support: full
     details: The action plugin starts and stops the lock renewer on the controller and answers O(state=check)
       there from the renewer's state.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: Namespace of the Lease (the environment's namespace).
@@ -167,14 +156,11 @@ renewer:
   sample: {pid: 31337, state_file: /tmp/intelligent-agent-platform-locks/5f0c.json}
 """
 
-import copy
 import time
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.deploy_lock import (
     LeaseApi,
     LockError,
@@ -189,8 +175,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.deploy_
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    return k8s_module.argument_spec(
         namespace=dict(type="str", required=True),
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["acquired", "released", "check", "broken", "status"], default="acquired"),
@@ -202,7 +187,6 @@ def argument_spec():
         create_namespace=dict(type="bool", default=False),
         renew=dict(type="bool", default=True),
     )
-    return spec
 
 
 def run_acquire(module, api, params):
@@ -253,10 +237,7 @@ def main():
     params = module.params
     if params["duration"] < 5:
         module.fail_json(msg="duration must be at least 5 seconds, got %s" % params["duration"])
-    try:
-        api_client = get_api_client(module).client.client
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+    api_client = k8s_module.api_client_or_fail(module)
     api = LeaseApi(api_client, params["namespace"], params["name"])
 
     try:

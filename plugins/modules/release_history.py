@@ -30,24 +30,13 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
+  - intelligent_agent.platform.k8s_module
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is written; O(state=appended) reports the record it would append.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   action:
     support: none
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: Namespace of the history ConfigMap (the environment's namespace).
@@ -149,13 +138,10 @@ resource_version:
   sample: "48213"
 """
 
-import copy
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.release_history import (
     HistoryApi,
     HistoryError,
@@ -170,8 +156,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.release
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    return k8s_module.argument_spec(
         namespace=dict(type="str", required=True),
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["read", "appended"], default="read"),
@@ -181,7 +166,6 @@ def argument_spec():
         find_versions=dict(type="dict"),
         labels=dict(type="dict", default={}),
     )
-    return spec
 
 
 def run(module, api):
@@ -222,10 +206,7 @@ def main():
     )
     if module.params["keep"] < 1:
         module.fail_json(msg="keep must be at least 1, got %s" % module.params["keep"])
-    try:
-        api_client = get_api_client(module).client.client
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+    api_client = k8s_module.api_client_or_fail(module)
     try:
         run(module, HistoryApi(api_client, module.params["namespace"], module.params["name"]))
     except HistoryError as exc:

@@ -29,24 +29,13 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
+  - intelligent_agent.platform.k8s_module
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is deleted; RV(deleted) lists what would be.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   action:
     support: none
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: The environment's namespace.
@@ -133,13 +122,10 @@ referenced:
   sample: {ConfigMap: [intelligent-agent-config-5d41402a], Secret: [intelligent-agent-secrets-7c211433]}
 """
 
-import copy
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune import (
     PruneApi,
     PruneError,
@@ -151,8 +137,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune i
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    return k8s_module.argument_spec(
         namespace=dict(type="str", required=True),
         versioned=dict(
             type="list",
@@ -169,7 +154,6 @@ def argument_spec():
         rendered=dict(type="list", elements="dict"),
         selector=dict(type="str", default="app.kubernetes.io/managed-by=intelligent_agent.platform"),
     )
-    return spec
 
 
 def prune_versions(module, api, referenced):
@@ -206,10 +190,7 @@ def main():
             module.fail_json(msg="versioned[%d].keep must be 0 or more, got %s" % (position, entry["keep"]))
     if module.params["keep_versions"] < 0:
         module.fail_json(msg="keep_versions must be 0 or more, got %s" % module.params["keep_versions"])
-    try:
-        api_client = get_api_client(module).client.client
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+    api_client = k8s_module.api_client_or_fail(module)
     api = PruneApi(api_client, module.params["namespace"])
     try:
         referenced = referenced_by(api.replicasets())

@@ -40,26 +40,15 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
+  - intelligent_agent.platform.k8s_module
 attributes:
   check_mode:
     support: full
     details: In check mode it reports the current state of every workload at once without waiting, and does
       not fail on a failed or missing workload (a dry-run apply before it did not change anything).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   action:
     support: full
     details: The action plugin runs the module and prints its progress lines on the controller.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - intelligent_agent.platform.k8s
 options:
   namespace:
     description: Namespace of the workloads.

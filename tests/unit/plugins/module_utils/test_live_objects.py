@@ -74,3 +74,22 @@ def test_workloads_are_restricted_to_the_selected_components():
     deployments = [deployment("backend"), deployment("frontend")]
     assert sorted(lo.workloads_of(deployments)) == ["backend", "frontend"]
     assert sorted(lo.workloads_of(deployments, ["frontend"])) == ["frontend"]
+
+
+def test_backup_text_is_yaml_documents_with_apiversion_and_kind_first_after_the_header():
+    import yaml
+
+    objects = [
+        {"metadata": {"name": "web"}, "spec": {"ports": [80]}, "kind": "Service", "apiVersion": "v1"},
+        {"metadata": {"name": "conf"}, "data": {"a": "1"}, "kind": "ConfigMap", "apiVersion": "v1"},
+    ]
+    text = lo.backup_text(["Live manifests of ns", "Restore with: kubectl apply"], objects)
+    header = "# Live manifests of ns\n# Restore with: kubectl apply\n"
+    assert text.startswith(header + "---\napiVersion: v1\nkind: Service\n")
+    assert list(yaml.safe_load_all(text)) == objects
+
+
+def test_secret_names_text_lists_names_and_never_values():
+    text = lo.secret_names_text(["app-secrets-1a", "registry"])
+    assert text.splitlines()[1:] == ["app-secrets-1a", "registry"]
+    assert text.startswith("# Secrets are not backed up in plain text")

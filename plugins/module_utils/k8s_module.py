@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: Intelligent Agent platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module of the collection that talks to the Kubernetes API shares: the connection options of
+kubernetes.core (kubeconfig, context, host, api_key...) and one way to connect that fails with a clear message."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
+
+def argument_spec(**options):
+    """kubernetes.core's connection options plus the module's own."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(options)
+    return spec
+
+
+def api_client_or_fail(module):
+    """The kubernetes ApiClient for the module's connection options; the module fails when it cannot connect."""
+    try:
+        return get_api_client(module).client.client
+    except CoreException as exc:
+        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
