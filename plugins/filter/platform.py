@@ -39,8 +39,8 @@ def content_hash(data, length=10):
 
 
 def hpa_replica_plan(live_deployments, autoscaled_names, field_manager):
-    if not isinstance(live_deployments, (list, tuple)):
-        raise AnsibleFilterError("hpa_replica_plan: expected a list of live Deployments")
+    if not isinstance(live_deployments, (list, tuple, dict)):
+        raise AnsibleFilterError("hpa_replica_plan: expected a list of live Deployments or their replica owners")
     return _hpa_replica_plan(live_deployments, autoscaled_names, field_manager)
 
 

@@ -15,36 +15,57 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-def owns_replicas(deployment, field_manager):
-    """True when ``field_manager`` applied ``spec.replicas`` of this live Deployment."""
+def replica_appliers(deployment):
+    """The field managers that applied (server-side) ``spec.replicas`` of this live Deployment, sorted."""
+    appliers = set()
     for entry in (deployment.get("metadata") or {}).get("managedFields") or []:
-        if entry.get("manager") != field_manager or entry.get("operation") != "Apply":
+        if entry.get("operation") != "Apply":
             continue
         spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
         if "f:replicas" in spec_fields:
-            return True
-    return False
+            appliers.add(entry.get("manager"))
+    return sorted(appliers)
+
+
+def owns_replicas(deployment, field_manager):
+    """True when ``field_manager`` applied ``spec.replicas`` of this live Deployment."""
+    return field_manager in replica_appliers(deployment)
+
+
+def replica_owners(deployments):
+    """name -> {replicas, appliers}: what a replica plan needs of each live Deployment, small enough to pass
+    between tasks (deploy.yml reads it with its snapshot under the deploy lock)."""
+    return dict(
+        (
+            deployment["metadata"]["name"],
+            {
+                "replicas": (deployment.get("spec") or {}).get("replicas", 1),
+                "appliers": replica_appliers(deployment),
+            },
+        )
+        for deployment in deployments or []
+    )
 
 
 def hpa_replica_plan(live_deployments, autoscaled_names, field_manager):
     """Decide, for the autoscaled Deployments, which manifests carry ``spec.replicas``.
 
+    ``live_deployments`` is the list of live Deployments, or what replica_owners made of it.
     Returns ``{'leave_to_hpa': [names], 'handover': [{'name': n, 'replicas': r}]}``:
     - ``leave_to_hpa``: autoscaled Deployments that exist; their manifests omit ``spec.replicas``.
       A Deployment created by this run keeps the rendered count (the HPA's minimum is a fine start).
     - ``handover``: those among them whose replica count the deploy's manager still owns; their live
       count must first be applied under the handover manager.
     """
+    owners = live_deployments if isinstance(live_deployments, dict) else replica_owners(live_deployments)
     wanted = set(autoscaled_names or [])
     plan = {"leave_to_hpa": [], "handover": []}
-    for deployment in live_deployments or []:
-        name = (deployment.get("metadata") or {}).get("name")
+    for name, owner in owners.items():
         if name not in wanted:
             continue
         plan["leave_to_hpa"].append(name)
-        if owns_replicas(deployment, field_manager):
-            replicas = (deployment.get("spec") or {}).get("replicas", 1)
-            plan["handover"].append({"name": name, "replicas": replicas})
+        if field_manager in owner["appliers"]:
+            plan["handover"].append({"name": name, "replicas": owner["replicas"]})
     plan["leave_to_hpa"].sort()
     plan["handover"].sort(key=lambda item: item["name"])
     return plan

@@ -119,6 +119,15 @@ secret_names:
   returned: always
   type: list
   elements: str
+replica_owners:
+  description:
+    - Every Deployment that carries O(selector) -> its C(replicas) and the field managers that applied
+      C(spec.replicas) (C(appliers)): what the app role needs to leave the count of an autoscaled Deployment to
+      its HPA.
+  returned: always
+  type: dict
+  sample:
+    backend: {replicas: 5, appliers: [intelligent-agent-platform-hpa-handover]}
 configmap_names:
   description: Names of the platform's ConfigMaps (with O(configmap_names)).
   returned: always
@@ -155,6 +164,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.live_ob
     without_server_fields,
     workloads_of,
 )
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.replicas import replica_owners
 
 
 def argument_spec():
@@ -173,8 +183,11 @@ def argument_spec():
 
 def read(live, params):
     selector = params["selector"]
+    deployments = live.list("Deployment", selector) or []
     result = {
-        "workloads": workloads_of(live.list("Deployment", selector) or [], params["components"]),
+        "workloads": workloads_of(deployments, params["components"]),
+        # Every Deployment, not only O(components): the app role plans the replica counts of all it renders.
+        "replica_owners": replica_owners(deployments),
         "objects": [],
         "secret_names": [],
         "configmap_names": [],

@@ -3,6 +3,7 @@
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.replicas import (
     hpa_replica_plan,
     owns_replicas,
+    replica_owners,
 )
 
 MANAGER = "intelligent-agent-platform"
@@ -44,3 +45,20 @@ def test_deployments_without_hpa_or_not_yet_created_keep_their_rendered_count():
     # worker has no HPA; backend does not exist yet: both keep spec.replicas in their manifests.
     assert hpa_replica_plan(live, ["backend"], MANAGER) == {"leave_to_hpa": [], "handover": []}
     assert hpa_replica_plan([], ["backend"], MANAGER) == {"leave_to_hpa": [], "handover": []}
+
+
+def test_the_plan_from_replica_owners_is_the_plan_from_the_live_deployments():
+    live = [
+        deployment("frontend", 4, [(MANAGER, "Apply", True)]),
+        deployment("backend", 6, [("handover", "Apply", True), ("kube-controller-manager", "Update", True)]),
+        deployment("worker", 2, [(MANAGER, "Apply", True)]),
+    ]
+    owners = replica_owners(live)
+    assert owners["frontend"] == {"replicas": 4, "appliers": [MANAGER]}
+    assert owners["backend"] == {"replicas": 6, "appliers": ["handover"]}
+    wanted = ["frontend", "backend"]
+    assert hpa_replica_plan(owners, wanted, MANAGER) == hpa_replica_plan(live, wanted, MANAGER)
+    assert hpa_replica_plan(owners, wanted, MANAGER) == {
+        "leave_to_hpa": ["backend", "frontend"],
+        "handover": [{"name": "frontend", "replicas": 4}],
+    }
