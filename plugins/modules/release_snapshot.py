@@ -122,7 +122,7 @@ secret_names:
 replica_owners:
   description:
     - Every Deployment that carries O(selector) -> its C(replicas) and the field managers that applied
-      C(spec.replicas) (C(appliers)): what the app role needs to leave the count of an autoscaled Deployment to
+      C(spec.replicas) (C(appliers)). The app role needs them to leave the count of an autoscaled Deployment to
       its HPA.
   returned: always
   type: dict
