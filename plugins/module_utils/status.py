@@ -14,6 +14,7 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.release_history import parse_records
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import (  # with its dict helpers
     _get,
     _int,
@@ -177,17 +178,18 @@ def component_status(deployment, pods=(), hpas=()):
     }
 
 
-def _history_list(history):
+def _history_records(history):
+    """(records, problems): a damaged history is reported, never fatal (what runs is shown all the same)."""
     if history in (None, ""):
-        return []
-    if isinstance(history, str):
-        try:
-            history = json.loads(history)
-        except ValueError:
-            raise StatusError("history: the release history is not JSON (releases.json of the history ConfigMap)")
-    if not isinstance(history, list):
-        raise StatusError("history: expected the list of release records (releases.json of the history ConfigMap)")
-    return history
+        return [], []
+    if isinstance(history, list):
+        history = json.dumps(history)
+    if not isinstance(history, str):
+        return [], [
+            "history: expected the releases.json text or list of the history ConfigMap, not a %s"
+            % (type(history).__name__)
+        ]
+    return parse_records(history)
 
 
 def _release_line(record):
@@ -251,6 +253,7 @@ def status_text(status):
         if c["hpa"] and c["hpa"]["note"]:
             lines.append("  %s  HPA %s" % (" " * width, c["hpa"]["note"]))
     lines.append(_release_line(status["release"]))
+    lines.extend("History damaged: %s" % problem for problem in status.get("history_problems") or [])
     return "\n".join(lines)
 
 
@@ -266,7 +269,7 @@ def platform_status(deployments, pods=(), hpas=(), history=None, name="", namesp
     for arg, value in (("deployments", deployments), ("pods", pods), ("hpas", hpas)):
         if not isinstance(value, (list, tuple)):
             raise StatusError("%s: expected a list of API objects (the resources of k8s_info)" % arg)
-    records = _history_list(history)
+    records, history_problems = _history_records(history)
     components = [
         component_status(d, pods, hpas)
         for d in sorted(deployments, key=lambda d: _get(d, "metadata", "name", default=""))
@@ -279,6 +282,7 @@ def platform_status(deployments, pods=(), hpas=(), history=None, name="", namesp
         "unhealthy": [c["name"] for c in components if c["state"] == UNHEALTHY],
         "progressing": [c["name"] for c in components if c["state"] == PROGRESSING],
         "release": records[-1] if records else None,
+        "history_problems": history_problems,
     }
     status["text"] = status_text(status)
     return status

@@ -345,8 +345,6 @@ def test_image_digest(reference, digest):
     [
         (("nope",), "deployments: expected a list"),
         (([], "nope"), "pods: expected a list"),
-        (([], [], [], "{not json"), "history: the release history is not JSON"),
-        (([], [], [], {"a": 1}), "history: expected the list of release records"),
     ],
 )
 def test_bad_inputs_name_the_argument(args, fragment):
@@ -354,3 +352,15 @@ def test_bad_inputs_name_the_argument(args, fragment):
         s.platform_status(*args)
     with pytest.raises(AnsibleFilterError, match="platform_status: " + fragment):
         FilterModule().filters()["platform_status"](*args)
+
+
+def test_a_damaged_history_is_reported_and_what_runs_is_shown_all_the_same():
+    broken = s.platform_status([], history="{not json")
+    assert broken["release"] is None
+    assert broken["history_problems"] and "not valid JSON" in broken["history_problems"][0]
+    assert "History damaged: releases.json is not valid JSON" in broken["text"]
+    mixed = s.platform_status([], history=json.dumps(["junk", HISTORY[-1]]))
+    assert mixed["release"]["version"] == HISTORY[-1]["version"]
+    assert mixed["history_problems"] == ["record 1 of releases.json is a str, not an object: left out"]
+    odd = s.platform_status([], history={"a": 1})
+    assert odd["release"] is None and "not a dict" in odd["history_problems"][0]
