@@ -28,6 +28,7 @@ LABELS = {
     "app.kubernetes.io/managed-by": "intelligent_agent.platform",
     "app.kubernetes.io/component": "release-history",
 }
+OBJECTS_SELECTOR = "app.kubernetes.io/managed-by=intelligent_agent.platform,app.kubernetes.io/component=release-objects"
 
 
 class HistoryConflict(Exception):
@@ -142,6 +143,24 @@ def objects_of(configmap):
     return [o for o in loaded if isinstance(o, dict)] if isinstance(loaded, list) else []
 
 
+def orphaned_objects(history_name, names, records):
+    """The release-objects ConfigMaps (``<history>-objects-*``) that no kept record names any more: what the
+    history left behind when it trimmed the records that named them. Sorted."""
+    prefix = "%s-objects-" % history_name
+    named = set(record.get("objects") for record in records if isinstance(record, dict) and record.get("objects"))
+    return sorted(name for name in names if name.startswith(prefix) and name not in named)
+
+
+def prune_orphaned_objects(api, records):
+    """Delete the orphaned release-objects ConfigMaps. (deleted names, problem or None): a failure is reported,
+    never a reason to lose the record just written."""
+    try:
+        orphans = orphaned_objects(api.name, api.objects_names(), records)
+        return [name for name in orphans if api.delete_objects(name)], None
+    except HistoryError as exc:
+        return [], "release objects not pruned: %s" % exc
+
+
 # ---- appending ------------------------------------------------------------------------------------------
 def next_id(records):
     return max([r["id"] for r in records] or [0]) + 1
@@ -199,6 +218,12 @@ def append(api, record, keep, labels=None, attempts=5):
     )
 
 
+def _reason(exc):
+    """HTTP status and reason of an API error (not its headers and body)."""
+    status = getattr(exc, "status", None)
+    return "%s%s" % ("HTTP %s " % status if status else "", getattr(exc, "reason", None) or exc)
+
+
 # ---- the API ---------------------------------------------------------------------------------------------
 class HistoryApi(object):
     """Reads and writes one history ConfigMap with a kubernetes ApiClient; errors become HistoryConflict/Error."""
@@ -238,6 +263,28 @@ class HistoryApi(object):
 
     def create(self, body):
         return self._call("create", self.core.create_namespaced_config_map, self.namespace, body)
+
+    def objects_names(self):
+        """Names of the release-objects ConfigMaps in the namespace (any history's: orphaned_objects picks)."""
+        try:
+            found = self.core.list_namespaced_config_map(
+                self.namespace, label_selector=OBJECTS_SELECTOR, _request_timeout=15
+            )
+        except Exception as exc:  # pylint: disable=broad-except
+            raise HistoryError("cannot list the release-objects ConfigMaps of %s: %s" % (self.namespace, _reason(exc)))
+        return [item.metadata.name for item in found.items or []]
+
+    def delete_objects(self, name):
+        """Delete one release-objects ConfigMap; False when it was gone already."""
+        try:
+            self.core.delete_namespaced_config_map(name, self.namespace, _request_timeout=15)
+        except Exception as exc:  # pylint: disable=broad-except
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise HistoryError(
+                "cannot delete the release-objects ConfigMap %s/%s: %s" % (self.namespace, name, _reason(exc))
+            )
+        return True
 
     def replace(self, body):
         # A patch that carries metadata.resourceVersion is refused (409) when the ConfigMap changed since it was

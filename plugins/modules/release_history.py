@@ -57,7 +57,10 @@ options:
         the highest recorded); any C(id) given is replaced.
     type: dict
   keep:
-    description: How many records the history keeps (the oldest beyond it are dropped when appending).
+    description:
+      - How many records the history keeps (the oldest beyond it are dropped when appending).
+      - The release-objects ConfigMaps no kept record names any more are deleted after the append (a failure to
+        delete them is reported in RV(problems), never fatal).
     type: int
     default: 30
   objects:
@@ -110,8 +113,16 @@ record:
   returned: when O(state=appended)
   type: dict
   sample: {id: 13, kind: deploy, version: 1.4.1, result: rolled-back}
+pruned_objects:
+  description: The release-objects ConfigMaps deleted after the append because no kept record names them.
+  returned: when O(state=appended)
+  type: list
+  elements: str
+  sample: [intelligent-agent-release-history-objects-0a1b2c3d4e]
 problems:
-  description: What was left out of the history because it could not be read, one sentence each.
+  description:
+    - What was left out of the history because it could not be read, one sentence each; with O(state=appended),
+      also a failure to prune the orphaned release-objects ConfigMaps.
   returned: always
   type: list
   elements: str
@@ -152,6 +163,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.release
     objects_body,
     objects_name,
     objects_of,
+    prune_orphaned_objects,
 )
 
 
@@ -195,7 +207,15 @@ def run(module, api):
     if params["objects"]:
         api.store_objects(objects_body(record["objects"], params["namespace"], params["objects"], params["labels"]))
     stored, problems, records = append(api, record, params["keep"], params["labels"])
-    module.exit_json(changed=True, record=stored, records=records, problems=problems, resource_version=resource_version)
+    pruned, prune_problem = prune_orphaned_objects(api, records)
+    module.exit_json(
+        changed=True,
+        record=stored,
+        records=records,
+        pruned_objects=pruned,
+        problems=problems + ([prune_problem] if prune_problem else []),
+        resource_version=resource_version,
+    )
 
 
 def main():

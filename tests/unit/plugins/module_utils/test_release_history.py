@@ -223,3 +223,38 @@ def test_release_objects_are_named_by_content_and_read_back():
     assert body["immutable"] is True and body["metadata"]["labels"]["app.kubernetes.io/component"] == "release-objects"
     assert rh.objects_of(body) == objects
     assert rh.objects_of(None) == [] and rh.objects_of({"data": {rh.OBJECTS_KEY: "{broken"}}) == []
+
+
+class ObjectsStore:
+    """The release-objects ConfigMaps of a namespace, for pruning: lists names, deletes, or refuses to."""
+
+    name = "hist"
+
+    def __init__(self, names, forbid_delete=False):
+        self.names = list(names)
+        self.forbid_delete = forbid_delete
+
+    def objects_names(self):
+        return list(self.names)
+
+    def delete_objects(self, name):
+        if self.forbid_delete:
+            raise rh.HistoryError("cannot delete the release-objects ConfigMap ns/%s: HTTP 403 Forbidden" % name)
+        self.names.remove(name)
+        return True
+
+
+def test_release_objects_no_kept_record_names_are_pruned_and_only_those():
+    records = [{"id": 4, "objects": "hist-objects-bbb"}, {"id": 5}, {"id": 6, "objects": "hist-objects-ccc"}]
+    store = ObjectsStore(["hist-objects-aaa", "hist-objects-bbb", "hist-objects-ccc", "other-objects-zzz"])
+    assert rh.orphaned_objects("hist", store.names, records) == ["hist-objects-aaa"]
+    assert rh.prune_orphaned_objects(store, records) == (["hist-objects-aaa"], None)
+    # Another history's objects in the same namespace are not this history's to prune.
+    assert store.names == ["hist-objects-bbb", "hist-objects-ccc", "other-objects-zzz"]
+
+
+def test_a_failed_prune_of_release_objects_is_a_problem_not_an_error():
+    store = ObjectsStore(["hist-objects-aaa"], forbid_delete=True)
+    deleted, problem = rh.prune_orphaned_objects(store, [])
+    assert deleted == [] and problem.startswith("release objects not pruned: cannot delete")
+    assert store.names == ["hist-objects-aaa"]
