@@ -222,3 +222,17 @@ def test_rollback_to_a_release_puts_back_its_service_port_and_the_hpa_a_later_re
     restored = kubectl_json(env, "get", "horizontalpodautoscaler", "backend")["spec"]
     assert (restored["minReplicas"], restored["maxReplicas"]) == (hpa_spec["minReplicas"], hpa_spec["maxReplicas"])
     record_figure("restore: rollback.yml putting back a Service port and a pruned HPA", f"{rolled.seconds:.1f} s")
+
+
+def test_the_objects_of_records_the_history_trimmed_are_pruned(prune_env):
+    env = prune_env
+    selector = "app.kubernetes.io/component=release-objects"
+    kept_before = names(env, "configmap", selector)
+    assert len(kept_before) >= 2, kept_before  # the releases above recorded different Services and HPAs
+    trimmed = deploy(env, "5.0.0", {"release_history_max": 1})
+    assert trimmed.rc == 0, trimmed.tail()
+    history = kubectl_json(env, "get", "configmap", "-l", "app.kubernetes.io/component=release-history")["items"]
+    records = yaml.safe_load(history[0]["data"]["releases.json"])
+    assert [r["version"] for r in records] == ["5.0.0"], records
+    # Only the objects the one kept record names are left; the others went with their records.
+    assert names(env, "configmap", selector) == {records[0]["objects"]}, kept_before
