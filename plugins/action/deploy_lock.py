@@ -97,6 +97,58 @@ def stop_renewer(pid_path, timeout=5.0):
         pass
 
 
+def release_through_renewer(pid_path, state_path, run_result, timeout=5.0):
+    """Ask the live renewer to free the lock (it holds a loaded API client); the module's result, or None when the
+    renewer is gone or did not free it (the module then frees the lock as before)."""
+    from ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer import (
+        pid_alive,
+        read_state,
+        request_path,
+    )
+
+    try:
+        with open(pid_path) as handle:
+            pid = int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    request = request_path(state_path)
+    descriptor = os.open(request, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"result": run_result}, handle)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError:
+        return None
+    deadline = time.time() + timeout
+    while time.time() < deadline and pid_alive(pid):
+        time.sleep(0.02)
+    state = read_state(state_path) or {}
+    for path in (request, pid_path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    if state.get("status") != "released" or pid_alive(pid):
+        return None
+    try:
+        os.unlink(state_path)
+    except OSError:
+        pass
+    freed = {
+        "changed": False,
+        "held": False,
+        "released": bool(state.get("released")),
+        "lock": state.get("lock") or {},
+        "freed_by": "renewer",
+    }
+    holder_now = freed["lock"].get("holder")
+    if not freed["released"] and holder_now:
+        freed["warnings"] = ["the deploy lock is held by %s, not by this run: left as it is" % holder_now]
+    return freed
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -109,10 +161,17 @@ class ActionModule(ActionBase):
 
         if state == "check" and os.path.exists(state_path):
             return self._check(result, state_path, int(args.get("duration", 60)))
+        if state == "released" and not self._task.check_mode:
+            freed = release_through_renewer(pid_path, state_path, args.get("result") or "")
+            if freed is not None:
+                result.update(freed)
+                return result
         if state in ("released", "broken"):
             stop_renewer(pid_path)
         module_args = dict((k, v) for k, v in args.items() if k != "renew")
         result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+        if state == "released":
+            result["freed_by"] = "module"
         if state == "released" and not result.get("failed"):
             for path in (state_path,):
                 if os.path.exists(path):

@@ -24,7 +24,8 @@ description:
   - O(state=check) is the fence before a write, answered on the controller without an API call from the
     renewer's state; it fails when this run lost the lock (another run took it over, or it could not be renewed
     for a whole O(duration)).
-  - O(state=released) stops the renewer and frees the lock if this run holds it. O(state=broken) frees it
+  - O(state=released) frees the lock if this run holds it. The action plugin asks the run's renewer to do it
+    (its API client is loaded already), and runs the module only when no renewer lives. O(state=broken) frees it
     whoever holds it (C(playbooks/unlock.yml), after a confirmation). O(state=status) only reads it.
   - An error reading or writing the Lease (for example a missing permission) fails with that error; it is
     never reported as a free lock.
@@ -149,6 +150,19 @@ lock:
       description: Free, or not renewed within its duration.
       type: bool
   sample: {holder: "bob@laptop/20261203T101000Z-17", version: 1.3.9, age: 75.2, expires_in: 0, expired: true}
+released:
+  description: With O(state=released), whether this run's lock was freed (false when another run holds it).
+  returned: when O(state=released)
+  type: bool
+  sample: true
+freed_by:
+  description:
+    - With O(state=released), who freed the lock. C(renewer) is the run's lock renewer, asked by the action plugin,
+      which already has an API client loaded (one request). C(module) is the module, when no renewer lives, as
+      after a lost lock.
+  returned: when O(state=released)
+  type: str
+  sample: renewer
 renewer:
   description: PID and state file of the renewer the action plugin started (not in check mode).
   returned: when O(state=acquired) and O(renew) is true

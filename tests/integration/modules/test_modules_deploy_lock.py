@@ -57,6 +57,10 @@ HOLDING_PLAY = """\
         holder: "{{ holder }}"
         state: released
         result: succeeded
+      register: freed
+    - name: Say who freed the lock
+      ansible.builtin.debug:
+        msg: "lock freed by {{ freed.freed_by }}: {{ freed.released }}"
 """ % {"lease": LEASE, "duration": DURATION}
 
 
@@ -154,6 +158,8 @@ def test_a_live_run_keeps_its_lock_for_three_leases_and_frees_it(tmp_path, clust
     assert proc.returncode == 0, log.read_text()[-3000:]
     # Refused every 2 s for the whole 3 lease durations the run lived.
     assert refusals >= (3 * DURATION) // 2 - 2, refusals
+    # The live renewer freed it (one request, no module process).
+    assert "lock freed by renewer: True" in log.read_text(), log.read_text()[-3000:]
 
 
 def test_a_run_that_lost_its_lock_stops_before_its_next_write(tmp_path, cluster, namespace, lease_api):

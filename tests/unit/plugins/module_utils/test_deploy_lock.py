@@ -190,3 +190,28 @@ def test_the_renewer_records_a_lost_lock_and_exits(tmp_path):
     state = tmp_path / "state.json"
     assert lr.renew_while_alive(api, "alice", 30, 1, str(state), clock=clock, sleep=sleep, alive=lambda _p: True) == 1
     assert lr.read_state(str(state))["holder_now"] == "bob"
+
+
+def test_the_renewer_frees_the_lock_with_the_runs_result_when_asked(tmp_path):
+    api, clock = MemoryLeaseApi(), Clock()
+    dl.acquire(api, "alice", 30, clock=clock)
+    state = tmp_path / "state.json"
+    with open(lr.request_path(str(state)), "w") as handle:
+        handle.write('{"result": "succeeded"}')
+    assert lr.release_as_requested(api, "alice", str(state)) == 0
+    recorded = lr.read_state(str(state))
+    assert (recorded["status"], recorded["released"], recorded["lock"]["holder"]) == ("released", True, "alice")
+    assert dl.lease_view(api.lease, clock())["holder"] == ""
+    assert "succeeded" in str(api.lease["metadata"].get("annotations"))
+
+
+def test_a_renewer_asked_to_free_a_lock_it_lost_leaves_the_new_holders_lock(tmp_path):
+    api, clock = MemoryLeaseApi(), Clock()
+    dl.acquire(api, "alice", 30, clock=clock)
+    dl.break_lock(api, clock=clock)
+    dl.acquire(api, "bob", 30, clock=clock)
+    state = tmp_path / "state.json"
+    assert lr.release_as_requested(api, "alice", str(state)) == 0  # no request file: an empty result
+    recorded = lr.read_state(str(state))
+    assert (recorded["released"], recorded["lock"]["holder"]) == (False, "bob")
+    assert dl.lease_view(api.lease, clock())["holder"] == "bob"
