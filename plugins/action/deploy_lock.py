@@ -74,27 +74,45 @@ def collection_roots():
     return roots
 
 
-def stop_renewer(pid_path, timeout=5.0):
+def renewer_pid(pid_path):
+    """The PID the acquire recorded, or None."""
+    try:
+        with open(pid_path) as handle:
+            return int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def signal_and_wait(pid, signum, timeout):
+    """Send ``signum`` and wait until the process ended; False when it could not be signalled."""
     from ansible_collections.intelligent_agent.platform.plugins.module_utils.lease_renewer import pid_alive
 
     try:
-        with open(pid_path) as handle:
-            pid = int(handle.read().strip())
-    except (IOError, OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signum)
     except OSError:
-        pass
+        return False
     # Ended once it is gone or a zombie: the renewer is an orphan, and the init process may reap it only later
     # (measured: ~1.7 s of each run's unlock waiting for a process that had already exited).
     deadline = time.time() + timeout
     while time.time() < deadline and pid_alive(pid):
-        time.sleep(0.05)
-    try:
-        os.unlink(pid_path)
-    except OSError:
-        pass
+        time.sleep(0.02)
+    return True
+
+
+def remove(*paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def stop_renewer(pid_path, timeout=5.0):
+    pid = renewer_pid(pid_path)
+    if pid is None:
+        return
+    signal_and_wait(pid, signal.SIGTERM, timeout)
+    remove(pid_path)
 
 
 def release_through_renewer(pid_path, state_path, run_result, timeout=5.0):
@@ -106,36 +124,21 @@ def release_through_renewer(pid_path, state_path, run_result, timeout=5.0):
         request_path,
     )
 
-    try:
-        with open(pid_path) as handle:
-            pid = int(handle.read().strip())
-    except (IOError, OSError, ValueError):
-        return None
-    if not pid_alive(pid):
+    pid = renewer_pid(pid_path)
+    if pid is None or not pid_alive(pid):
         return None
     request = request_path(state_path)
     descriptor = os.open(request, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         json.dump({"result": run_result}, handle)
-    try:
-        os.kill(pid, signal.SIGUSR1)
-    except OSError:
+    if not signal_and_wait(pid, signal.SIGUSR1, timeout):
+        remove(request)
         return None
-    deadline = time.time() + timeout
-    while time.time() < deadline and pid_alive(pid):
-        time.sleep(0.02)
     state = read_state(state_path) or {}
-    for path in (request, pid_path):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    remove(request, pid_path)
     if state.get("status") != "released" or pid_alive(pid):
         return None
-    try:
-        os.unlink(state_path)
-    except OSError:
-        pass
+    remove(state_path)
     freed = {
         "changed": False,
         "held": False,
