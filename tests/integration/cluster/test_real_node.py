@@ -142,19 +142,23 @@ def test_pods_resolve_service_names_through_cluster_dns(cluster, namespace, http
     request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {} 80"
     for host in ("web", fqdn):
         other_answers = []
-
-        def served_by_web(host=host, other_answers=other_answers):
-            body = in_pod(request.format(host))
-            if body and body.startswith("HTTP/1.") and body.endswith("hello from v1\n"):
-                return body
-            if body:
-                other_answers.append(body.splitlines()[0])
-            return None
-
         try:
-            wait_until(served_by_web, timeout=60, what=f"the pod to reach http://{host}/")
+            wait_until(
+                lambda host=host, seen=other_answers: served_by_web(in_pod(request.format(host)), seen),
+                timeout=60,
+                what=f"the pod to reach http://{host}/",
+            )
         except AssertionError as timeout:
             raise AssertionError(f"{timeout}; other answers: {other_answers[-3:]}") from None
+
+
+def served_by_web(answer, other_answers):
+    """The answer when the web pod sent it; any other answer is kept in OTHER_ANSWERS (its status line)."""
+    if answer and answer.startswith("HTTP/1.") and answer.endswith("hello from v1\n"):
+        return answer
+    if answer:
+        other_answers.append(answer.splitlines()[0])
+    return None
 
 
 def test_missing_image_tag_yields_real_image_pull_backoff(cluster, namespace, http_images):
