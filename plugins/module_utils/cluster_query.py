@@ -76,6 +76,32 @@ def group_names(api_group_list):
 
 
 # ---- the API ---------------------------------------------------------------------------------------------
+def raw_call(api_client, method, path, body=None, query=None, content_type="application/json", request_timeout=30):
+    """(status, text) of one request with a kubernetes ApiClient, raw JSON and no model classes. An HTTP error is an
+    answer; a transport failure (no connection, TLS, timeout) raises ClusterQueryError."""
+    try:
+        response = api_client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            body=body,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=request_timeout,
+        )
+    except Exception as exc:  # pylint: disable=broad-except
+        status = getattr(exc, "status", None)
+        if status is None:
+            raise ClusterQueryError("%s %s: %s" % (method, path, exc))
+        return status, getattr(exc, "body", "") or ""
+    response = response[0] if isinstance(response, tuple) else response
+    try:
+        return response.status, response.data.decode("utf-8") if response.data else ""
+    finally:
+        response.release_conn()
+
+
 class ClusterQuery(object):
     """Asks the questions with a kubernetes ApiClient (raw JSON, no model classes, no discovery)."""
 
@@ -84,27 +110,7 @@ class ClusterQuery(object):
         self.request_timeout = request_timeout
 
     def _call(self, method, path, body=None):
-        """(status, text) of one request; a transport failure raises ClusterQueryError."""
-        try:
-            response = self.api_client.call_api(
-                path,
-                method,
-                body=body,
-                header_params={"Accept": "application/json", "Content-Type": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.request_timeout,
-            )
-        except Exception as exc:  # pylint: disable=broad-except
-            status = getattr(exc, "status", None)
-            if status is None:
-                raise ClusterQueryError("%s %s: %s" % (method, path, exc))
-            return status, getattr(exc, "body", "") or ""
-        response = response[0] if isinstance(response, tuple) else response
-        try:
-            return response.status, response.data.decode("utf-8") if response.data else ""
-        finally:
-            response.release_conn()
+        return raw_call(self.api_client, method, path, body=body, request_timeout=self.request_timeout)
 
     def review(self, attributes):
         path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
