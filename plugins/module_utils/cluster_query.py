@@ -70,6 +70,14 @@ def answer_for_missing(status, body):
     return None
 
 
+def status_message(text, limit=300):
+    """The message of a Kubernetes Status body, or the start of the text."""
+    try:
+        return json.loads(text).get("message") or text[:limit]
+    except (ValueError, AttributeError):
+        return (text or "")[:limit]
+
+
 def group_names(api_group_list):
     """The group names of an APIGroupList (GET /apis), sorted (the core group is served under /api, not here)."""
     return sorted(group.get("name", "") for group in (api_group_list or {}).get("groups") or [])

@@ -17,7 +17,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import json
 import time
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.cluster_query import (
+    ClusterQueryError,
+    raw_call,
+    status_message,
+)
 
 ANNOTATION = "intelligent-agent.platform/"
 LABELS = {
@@ -190,56 +197,54 @@ def freed_lease(lease, last_holder, result=""):
 
 # ---- the API ---------------------------------------------------------------------------------------------
 class LeaseApi(object):
-    """Reads and writes one Lease with a kubernetes ApiClient; errors become LockConflict/LockError."""
+    """Reads and writes one Lease with raw JSON requests (cluster_query.raw_call); errors become
+    LockConflict/LockError."""
 
     def __init__(self, api_client, namespace, name):
-        from kubernetes import client  # imported here: the pure functions above need no client
-
-        self.api = client.CoordinationV1Api(api_client)
-        self.core = client.CoreV1Api(api_client)
-        self.serialize = api_client.sanitize_for_serialization
+        self.api_client = api_client
         self.namespace, self.name = namespace, name
+        self.leases = "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % namespace
 
-    def _call(self, what, func, *args, **kwargs):
+    def _call(self, what, method, path, body=None):
+        """The object the API server answered, or None for a 404."""
         try:
-            return func(*args, _request_timeout=15, **kwargs)
-        except Exception as exc:  # pylint: disable=broad-except
-            status = getattr(exc, "status", None)
-            if status == 409:
-                raise LockConflict("%s: another run wrote the lock at the same time" % what)
-            if status == 404:
-                return None
-            reason = getattr(exc, "reason", None) or str(exc)
+            status, text = raw_call(self.api_client, method, path, body=body, request_timeout=15)
+        except ClusterQueryError as exc:
+            raise LockError("cannot %s Lease %s/%s: %s" % (what, self.namespace, self.name, exc))
+        if status == 409:
+            raise LockConflict("%s: another run wrote the lock at the same time" % what)
+        if status == 404:
+            return None
+        if status >= 300:
             raise LockError(
-                "cannot %s Lease %s/%s: %s%s"
-                % (what, self.namespace, self.name, "HTTP %s " % status if status else "", reason)
+                "cannot %s Lease %s/%s: HTTP %s %s" % (what, self.namespace, self.name, status, status_message(text))
             )
+        return json.loads(text) if text else {}
 
     def read(self):
-        found = self._call("read", self.api.read_namespaced_lease, self.name, self.namespace)
-        return self.serialize(found) if found is not None else None
+        return self._call("read", "GET", "%s/%s" % (self.leases, self.name))
 
     def namespace_exists(self):
-        return self._call("read the namespace of", self.core.read_namespace, self.namespace) is not None
+        return self._call("read the namespace of", "GET", "/api/v1/namespaces/%s" % self.namespace) is not None
 
     def create_namespace(self):
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
-        self._call("create the namespace of", self.core.create_namespace, body)
+        self._call("create the namespace of", "POST", "/api/v1/namespaces", body)
 
     def create(self, body):
-        created = self._call("create", self.api.create_namespaced_lease, self.namespace, body)
+        created = self._call("create", "POST", self.leases, body)
         if created is None:
             raise LockError("cannot create Lease %s/%s: namespace not found" % (self.namespace, self.name))
-        return self.serialize(created)
+        return created
 
     def replace(self, body):
-        replaced = self._call("write", self.api.replace_namespaced_lease, self.name, self.namespace, body)
+        replaced = self._call("write", "PUT", "%s/%s" % (self.leases, self.name), body)
         if replaced is None:
             raise LockConflict("the lock was deleted while this run wrote it")
-        return self.serialize(replaced)
+        return replaced
 
     def delete(self):
-        self._call("delete", self.api.delete_namespaced_lease, self.name, self.namespace)
+        self._call("delete", "DELETE", "%s/%s" % (self.leases, self.name))
 
 
 # ---- the operations -------------------------------------------------------------------------------------

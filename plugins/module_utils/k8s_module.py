@@ -11,8 +11,8 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.kube_client import light_client
 
 
 def argument_spec(**options):
@@ -24,7 +24,16 @@ def argument_spec(**options):
 
 def api_client_or_fail(module):
     """The kubernetes ApiClient for the module's connection options; the module fails when it cannot connect."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
     try:
         return get_api_client(module).client.client
     except CoreException as exc:
         module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+
+
+def raw_client_or_fail(module):
+    """A client for raw JSON requests (``call_api``): the light client when the connection options allow it (no
+    kubernetes import, about 0.3 s less per module call), else the kubernetes ApiClient."""
+    return light_client(module.params) or api_client_or_fail(module)

@@ -32,6 +32,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.deploy_
     release,
     renew,
 )
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.kube_client import light_client
 
 
 class ReleaseRequested(Exception):
@@ -174,9 +175,11 @@ def main(config_path):
     os.unlink(config_path)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     signal.signal(signal.SIGUSR1, release_on_sigusr1)
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    api_client = light_client(config["auth"])
+    if api_client is None:  # a connection only the kubernetes client makes (exec plugins, proxies...)
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
-    api_client = get_api_client(**config["auth"]).client.client
+        api_client = get_api_client(**config["auth"]).client.client
     api = LeaseApi(api_client, config["namespace"], config["name"])
     try:
         return renew_while_alive(

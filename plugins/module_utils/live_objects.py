@@ -14,18 +14,24 @@ __metaclass__ = type
 
 import json
 
-# kind -> (apiVersion, typed client class, method suffix of list_namespaced_* / delete_namespaced_*)
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.cluster_query import (
+    ClusterQueryError,
+    raw_call,
+    status_message,
+)
+
+# kind -> (apiVersion, resource name in the REST path)
 KINDS = {
-    "Deployment": ("apps/v1", "AppsV1Api", "deployment"),
-    "ReplicaSet": ("apps/v1", "AppsV1Api", "replica_set"),
-    "Service": ("v1", "CoreV1Api", "service"),
-    "ConfigMap": ("v1", "CoreV1Api", "config_map"),
-    "Secret": ("v1", "CoreV1Api", "secret"),
-    "ServiceAccount": ("v1", "CoreV1Api", "service_account"),
-    "HorizontalPodAutoscaler": ("autoscaling/v2", "AutoscalingV2Api", "horizontal_pod_autoscaler"),
-    "PodDisruptionBudget": ("policy/v1", "PolicyV1Api", "pod_disruption_budget"),
-    "Ingress": ("networking.k8s.io/v1", "NetworkingV1Api", "ingress"),
-    "NetworkPolicy": ("networking.k8s.io/v1", "NetworkingV1Api", "network_policy"),
+    "Deployment": ("apps/v1", "deployments"),
+    "ReplicaSet": ("apps/v1", "replicasets"),
+    "Service": ("v1", "services"),
+    "ConfigMap": ("v1", "configmaps"),
+    "Secret": ("v1", "secrets"),
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+    "Ingress": ("networking.k8s.io/v1", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
 }
 # Server bookkeeping a backup leaves out (kubectl apply --server-side of the backup must work).
 SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
@@ -105,46 +111,42 @@ def secret_names_text(names):
 
 # ---- the API ---------------------------------------------------------------------------------------------
 class LiveObjects(object):
-    """Lists and deletes namespaced objects of the known kinds with a kubernetes ApiClient."""
+    """Lists and deletes namespaced objects of the known kinds with raw JSON requests (cluster_query.raw_call)."""
 
     def __init__(self, api_client, namespace, request_timeout=30):
-        from kubernetes import client  # imported here: the pure functions above need no client
-
-        self.client = client
         self.api_client = api_client
         self.namespace = namespace
         self.request_timeout = request_timeout
 
-    def _method(self, kind, verb):
+    def _path(self, kind, name=None):
         if kind not in KINDS:
             raise LiveObjectsError(
                 "kind %s is not one this collection reads (known: %s)" % (kind, ", ".join(sorted(KINDS)))
             )
-        _version, api_class, suffix = KINDS[kind]
-        return getattr(getattr(self.client, api_class)(self.api_client), "%s_namespaced_%s" % (verb, suffix))
+        api_version, plural = KINDS[kind]
+        prefix = "/api/%s" % api_version if "/" not in api_version else "/apis/%s" % api_version
+        return "%s/namespaces/%s/%s%s" % (prefix, self.namespace, plural, "/%s" % name if name else "")
 
-    def _error(self, what, exc):
-        status = getattr(exc, "status", None)
-        reason = getattr(exc, "reason", None) or str(exc)
-        return LiveObjectsError(
-            "cannot %s in namespace %s: %s%s" % (what, self.namespace, "HTTP %s " % status if status else "", reason)
-        )
+    def _call(self, what, method, path, query=None, body=None):
+        try:
+            status, text = raw_call(
+                self.api_client, method, path, body=body, query=query, request_timeout=self.request_timeout
+            )
+        except ClusterQueryError as exc:
+            raise LiveObjectsError("cannot %s in namespace %s: %s" % (what, self.namespace, exc))
+        if status >= 300 and status != 404:
+            raise LiveObjectsError(
+                "cannot %s in namespace %s: HTTP %s %s" % (what, self.namespace, status, status_message(text))
+            )
+        return status, text
 
     def list(self, kind, label_selector=None):
         """The objects of ``kind`` (dicts with kind and apiVersion set); None when the cluster lacks the API."""
-        kwargs = {"_preload_content": False, "_request_timeout": self.request_timeout}
-        if label_selector:
-            kwargs["label_selector"] = label_selector
-        try:
-            response = self._method(kind, "list")(self.namespace, **kwargs)
-        except Exception as exc:  # pylint: disable=broad-except
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise self._error("list %ss" % kind, exc)
-        try:
-            items = json.loads(response.data).get("items") or []
-        finally:
-            response.release_conn()
+        query = [("labelSelector", label_selector)] if label_selector else []
+        status, text = self._call("list %ss" % kind, "GET", self._path(kind), query)
+        if status == 404:
+            return None
+        items = json.loads(text).get("items") or []
         for item in items:  # a list's items carry neither
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", KINDS[kind][0])
@@ -152,12 +154,6 @@ class LiveObjects(object):
 
     def delete(self, kind, name, propagation_policy="Background"):
         """Delete one object; False when it was already gone."""
-        try:
-            self._method(kind, "delete")(
-                name, self.namespace, propagation_policy=propagation_policy, _request_timeout=self.request_timeout
-            )
-        except Exception as exc:  # pylint: disable=broad-except
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise self._error("delete %s %s" % (kind, name), exc)
-        return True
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation_policy}
+        status, _text = self._call("delete %s %s" % (kind, name), "DELETE", self._path(kind, name), body=body)
+        return status != 404

@@ -20,6 +20,12 @@ __metaclass__ = type
 import hashlib
 import json
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.cluster_query import (
+    ClusterQueryError,
+    raw_call,
+    status_message,
+)
+
 RECORDS_KEY = "releases.json"
 LATEST_KEY = "latest"
 CORRUPT_KEY = "releases.corrupt.json"
@@ -218,78 +224,75 @@ def append(api, record, keep, labels=None, attempts=5):
     )
 
 
-def _reason(exc):
-    """HTTP status and reason of an API error (not its headers and body)."""
-    status = getattr(exc, "status", None)
-    return "%s%s" % ("HTTP %s " % status if status else "", getattr(exc, "reason", None) or exc)
-
-
 # ---- the API ---------------------------------------------------------------------------------------------
 class HistoryApi(object):
-    """Reads and writes one history ConfigMap with a kubernetes ApiClient; errors become HistoryConflict/Error."""
+    """Reads and writes one history ConfigMap with raw JSON requests (cluster_query.raw_call); errors become
+    HistoryConflict/HistoryError."""
 
     def __init__(self, api_client, namespace, name):
-        from kubernetes import client  # imported here: the pure functions above need no client
-
-        self.core = client.CoreV1Api(api_client)
-        self.serialize = api_client.sanitize_for_serialization
+        self.api_client = api_client
         self.namespace, self.name = namespace, name
+        self.configmaps = "/api/v1/namespaces/%s/configmaps" % namespace
 
-    def _call(self, what, func, *args):
+    def _request(self, what, method, path, body=None, query=None, content_type="application/json"):
         try:
-            return func(*args, _request_timeout=15)
-        except Exception as exc:  # pylint: disable=broad-except
-            status = getattr(exc, "status", None)
-            if status == 409:
-                raise HistoryConflict("%s: another run wrote the history at the same time" % what)
-            if status == 404 and what != "create":
-                return None
-            reason = getattr(exc, "reason", None) or str(exc)
+            return raw_call(self.api_client, method, path, body, query, content_type, request_timeout=15)
+        except ClusterQueryError as exc:
+            raise HistoryError("cannot %s in %s: %s" % (what, self.namespace, exc))
+
+    def _call(self, what, method, path, body=None, content_type="application/json"):
+        """The object the API server answered; None for a 404 (except on create)."""
+        status, text = self._request(what, method, path, body, content_type=content_type)
+        if status == 409:
+            raise HistoryConflict("%s: another run wrote the history at the same time" % what)
+        if status == 404 and what != "create":
+            return None
+        if status >= 300:
             raise HistoryError(
-                "cannot %s the release history ConfigMap %s/%s: %s%s"
-                % (what, self.namespace, self.name, "HTTP %s " % status if status else "", reason)
+                "cannot %s the release history ConfigMap %s/%s: HTTP %s %s"
+                % (what, self.namespace, self.name, status, status_message(text))
             )
+        return json.loads(text) if text else {}
 
     def read(self, name=None):
-        found = self._call("read", self.core.read_namespaced_config_map, name or self.name, self.namespace)
-        return self.serialize(found) if found is not None else None
+        return self._call("read", "GET", "%s/%s" % (self.configmaps, name or self.name))
 
     def store_objects(self, body):
         """Create a release-objects ConfigMap; one that exists already holds the same content (named by it)."""
         try:
-            self._call("create", self.core.create_namespaced_config_map, self.namespace, body)
+            self._call("create", "POST", self.configmaps, body)
         except HistoryConflict:
             pass
 
     def create(self, body):
-        return self._call("create", self.core.create_namespaced_config_map, self.namespace, body)
+        return self._call("create", "POST", self.configmaps, body)
 
     def objects_names(self):
         """Names of the release-objects ConfigMaps in the namespace (any history's: orphaned_objects picks)."""
-        try:
-            found = self.core.list_namespaced_config_map(
-                self.namespace, label_selector=OBJECTS_SELECTOR, _request_timeout=15
-            )
-        except Exception as exc:  # pylint: disable=broad-except
-            raise HistoryError("cannot list the release-objects ConfigMaps of %s: %s" % (self.namespace, _reason(exc)))
-        return [item.metadata.name for item in found.items or []]
+        what = "list the release-objects ConfigMaps"
+        status, text = self._request(what, "GET", self.configmaps, query=[("labelSelector", OBJECTS_SELECTOR)])
+        if status >= 300:
+            raise HistoryError("cannot %s of %s: HTTP %s %s" % (what, self.namespace, status, status_message(text)))
+        return [item["metadata"]["name"] for item in json.loads(text).get("items") or []]
 
     def delete_objects(self, name):
         """Delete one release-objects ConfigMap; False when it was gone already."""
-        try:
-            self.core.delete_namespaced_config_map(name, self.namespace, _request_timeout=15)
-        except Exception as exc:  # pylint: disable=broad-except
-            if getattr(exc, "status", None) == 404:
-                return False
+        status, text = self._request("delete %s" % name, "DELETE", "%s/%s" % (self.configmaps, name))
+        if status == 404:
+            return False
+        if status >= 300:
             raise HistoryError(
-                "cannot delete the release-objects ConfigMap %s/%s: %s" % (self.namespace, name, _reason(exc))
+                "cannot delete the release-objects ConfigMap %s/%s: HTTP %s %s"
+                % (self.namespace, name, status, status_message(text))
             )
         return True
 
     def replace(self, body):
         # A patch that carries metadata.resourceVersion is refused (409) when the ConfigMap changed since it was
         # read: the compare-and-swap, with the patch verb the deployer already has (no update needed).
-        replaced = self._call("write", self.core.patch_namespaced_config_map, self.name, self.namespace, body)
+        replaced = self._call(
+            "write", "PATCH", "%s/%s" % (self.configmaps, self.name), body, "application/strategic-merge-patch+json"
+        )
         if replaced is None:
             raise HistoryConflict("the history was deleted while this run wrote it")
         return replaced

@@ -18,6 +18,7 @@ import json
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.cluster_query import (
     ClusterQueryError,
     raw_call,
+    status_message,
 )
 
 # Bookkeeping the API server changes on every write: left out when a dry run's answer is compared and from diffs.
@@ -168,14 +169,6 @@ def names_a_missing_namespace(status, text):
         return (json.loads(text).get("details") or {}).get("kind") == "namespaces"
     except (ValueError, AttributeError):
         return False
-
-
-def status_message(text):
-    """The message of a Kubernetes Status body, or the start of the text."""
-    try:
-        return json.loads(text).get("message") or text[:300]
-    except (ValueError, AttributeError):
-        return (text or "")[:300]
 
 
 # ---- the API ---------------------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def main():
     problems = object_problems(module.params["objects"])
     if problems:
         module.fail_json(msg="; ".join(problems))
-    api_client = k8s_module.api_client_or_fail(module)
+    api_client = k8s_module.raw_client_or_fail(module)
     try:
         result = ask(ClusterQuery(api_client), module.params)
     except ClusterQueryError as exc:

@@ -251,7 +251,7 @@ def main():
     params = module.params
     if params["duration"] < 5:
         module.fail_json(msg="duration must be at least 5 seconds, got %s" % params["duration"])
-    api_client = k8s_module.api_client_or_fail(module)
+    api_client = k8s_module.raw_client_or_fail(module)
     api = LeaseApi(api_client, params["namespace"], params["name"])
 
     try:

@@ -226,7 +226,7 @@ def main():
     )
     if module.params["keep"] < 1:
         module.fail_json(msg="keep must be at least 1, got %s" % module.params["keep"])
-    api_client = k8s_module.api_client_or_fail(module)
+    api_client = k8s_module.raw_client_or_fail(module)
     try:
         run(module, HistoryApi(api_client, module.params["namespace"], module.params["name"]))
     except HistoryError as exc:

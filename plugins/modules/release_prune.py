@@ -190,7 +190,7 @@ def main():
             module.fail_json(msg="versioned[%d].keep must be 0 or more, got %s" % (position, entry["keep"]))
     if module.params["keep_versions"] < 0:
         module.fail_json(msg="keep_versions must be 0 or more, got %s" % module.params["keep_versions"])
-    api_client = k8s_module.api_client_or_fail(module)
+    api_client = k8s_module.raw_client_or_fail(module)
     api = PruneApi(api_client, module.params["namespace"])
     try:
         referenced = referenced_by(api.replicasets())

@@ -241,7 +241,7 @@ def main():
             msg="backup_kinds: %s not supported (known: %s; Secrets go through secret_names or "
             "include_secret_data)" % (", ".join(unknown), ", ".join(sorted(set(KINDS) - {"Secret"})))
         )
-    api_client = k8s_module.api_client_or_fail(module)
+    api_client = k8s_module.raw_client_or_fail(module)
     try:
         result = read(LiveObjects(api_client, module.params["namespace"]), module.params)
     except LiveObjectsError as exc:

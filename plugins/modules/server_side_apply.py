@@ -119,7 +119,7 @@ def main():
     if problems:
         module.fail_json(msg="; ".join(problems))
     applier = ServerSideApply(
-        k8s_module.api_client_or_fail(module),
+        k8s_module.raw_client_or_fail(module),
         module.params["field_manager"],
         force_conflicts=module.params["force_conflicts"],
         dry_run=module.check_mode,
