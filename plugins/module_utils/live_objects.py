@@ -68,7 +68,22 @@ def workload_summary(deployment):
         "replicas": (deployment.get("spec") or {}).get("replicas", 1),
         "ready": ((deployment.get("status") or {}).get("readyReplicas")) or 0,
         "change_cause": annotations.get("kubernetes.io/change-cause") or "",
+        "rolled_out": rolled_out(deployment),
     }
+
+
+def rolled_out(deployment):
+    """Whether a Deployment's rollout is complete, as `kubectl rollout status` decides: the controller saw the
+    current spec, every replica runs the current template and is available, no old replica is left."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    wanted = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas") or 0
+    return (
+        (status.get("observedGeneration") or 0) >= ((deployment.get("metadata") or {}).get("generation") or 0)
+        and updated == wanted
+        and (status.get("replicas") or 0) == updated
+        and (status.get("availableReplicas") or 0) == updated
+    )
 
 
 def workloads_of(deployments, components=None):

@@ -51,6 +51,7 @@ def test_a_workload_summary_reads_revision_version_images_and_readiness():
         "replicas": 3,
         "ready": 2,
         "change_cause": "version 1.2.0",
+        "rolled_out": False,
     }
 
 
@@ -63,7 +64,30 @@ def test_a_new_deployment_without_revision_or_status_reads_as_revision_0_and_not
         "replicas": 1,
         "ready": 0,
         "change_cause": "",
+        "rolled_out": False,
     }
+
+
+def rolled(generation=4, observed=4, replicas=3, updated=3, total=3, available=3):
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "replicas": total,
+            "availableReplicas": available,
+        },
+    }
+
+
+def test_a_rollout_is_complete_only_when_every_replica_runs_the_current_template_and_is_available():
+    assert lo.rolled_out(rolled())
+    assert not lo.rolled_out(rolled(observed=3))  # the controller has not seen the current spec
+    assert not lo.rolled_out(rolled(updated=2, total=4))  # an old replica is still there (surge)
+    assert not lo.rolled_out(rolled(updated=3, total=4))  # new ones all there, an old one not gone yet
+    assert not lo.rolled_out(rolled(available=2))  # a new replica is not available (crash loop, probes)
+    assert lo.rolled_out(rolled(replicas=0, updated=0, total=0, available=0))
 
 
 def test_a_garbled_revision_counts_as_0():
