@@ -20,26 +20,59 @@ import json
 import threading
 import time
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-except ImportError:  # pragma: no cover - the module reports the missing library
-    k8s_client = None
 
-    class ApiException(Exception):
-        status = None
+class ApiException(Exception):
+    """An HTTP error of the API server: its status, reason and body (a Kubernetes Status in JSON)."""
+
+    def __init__(self, status=None, reason=None, body=None):
+        super(ApiException, self).__init__("%s %s" % (status, reason))
+        self.status, self.reason, self.body = status, reason, body
 
 
-# resource (plural, as RBAC and error messages name it) -> (API class, list function)
+# resource (plural, as RBAC and error messages name it) -> the API group version that serves it
 RESOURCES = {
-    "deployments": ("AppsV1Api", "list_namespaced_deployment"),
-    "statefulsets": ("AppsV1Api", "list_namespaced_stateful_set"),
-    "daemonsets": ("AppsV1Api", "list_namespaced_daemon_set"),
-    "replicasets": ("AppsV1Api", "list_namespaced_replica_set"),
-    "pods": ("CoreV1Api", "list_namespaced_pod"),
-    "events": ("CoreV1Api", "list_namespaced_event"),
+    "deployments": "/apis/apps/v1",
+    "statefulsets": "/apis/apps/v1",
+    "daemonsets": "/apis/apps/v1",
+    "replicasets": "/apis/apps/v1",
+    "pods": "/api/v1",
+    "events": "/api/v1",
 }
 KIND_RESOURCES = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+
+def open_request(api_client, path, query, request_timeout, accept="application/json"):
+    """The unread response of a GET (a list, a watch stream, a log); an HTTP error raises ApiException.
+
+    Works with the light client (which returns errors) and the kubernetes ApiClient (which raises them)."""
+    try:
+        response = api_client.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=request_timeout,
+        )
+    except Exception as exc:  # pylint: disable=broad-except
+        if getattr(exc, "status", None) is None:
+            raise  # no answer (refused, reset, timeout): the caller's transient handling
+        raise ApiException(status=exc.status, reason=getattr(exc, "reason", None), body=getattr(exc, "body", None))
+    response = response[0] if isinstance(response, tuple) else response
+    if response.status >= 300:
+        try:
+            body = response.data.decode("utf-8", "replace") if response.data else ""
+        finally:
+            response.release_conn()
+        reason = None
+        try:
+            reason = json.loads(body).get("reason")
+        except (ValueError, AttributeError):
+            pass
+        raise ApiException(status=response.status, reason=reason or "HTTP %s" % response.status, body=body)
+    return response
+
 
 # Denied requests right after an apiserver restart can be the authorizer warming up: once a resource was
 # read successfully, 401/403 count as transient for this long.
@@ -105,8 +138,8 @@ class ResourceWatcher(threading.Thread):
     ):
         super(ResourceWatcher, self).__init__(name="watch-%s" % resource)
         self.daemon = True
-        api_class, func = RESOURCES[resource]
-        self._list = getattr(getattr(k8s_client, api_class)(api_client), func)
+        self.api_client = api_client
+        self.path = "%s/namespaces/%s/%s" % (RESOURCES[resource], namespace, resource)
         self.resource = resource
         self.namespace = namespace
         self.out = out
@@ -122,14 +155,12 @@ class ResourceWatcher(threading.Thread):
     def stop(self):
         self.stopped.set()
 
-    def _selectors(self):
-        kwargs = {"_preload_content": False}
-        if self.label_selector:
-            kwargs["label_selector"] = self.label_selector
-        return kwargs
+    def _query(self, **extra):
+        query = [("labelSelector", self.label_selector)] if self.label_selector else []
+        return query + sorted(extra.items())
 
     def list_once(self):
-        resp = self._list(self.namespace, _request_timeout=self.request_timeout, **self._selectors())
+        resp = open_request(self.api_client, self.path, self._query(), self.request_timeout)
         try:
             data = json.loads(resp.data)
         finally:
@@ -140,15 +171,13 @@ class ResourceWatcher(threading.Thread):
     def watch_once(self, resource_version):
         """Yield (type, object) until the server ends the watch; raise ApiException on an ERROR event."""
         self.stats["watches"] += 1
-        resp = self._list(
-            self.namespace,
-            watch=True,
-            resource_version=resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self.watch_seconds,
-            _request_timeout=(10, self.watch_seconds + 15),
-            **self._selectors(),
+        query = self._query(
+            watch="true",
+            resourceVersion=resource_version,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(self.watch_seconds),
         )
+        resp = open_request(self.api_client, self.path, query, (10, self.watch_seconds + 15))
         try:
             for line in _iter_lines(resp):
                 if self.stopped.is_set():

@@ -207,7 +207,17 @@ class LightClient(object):
         self.pool = urllib3.PoolManager(ssl_context=_ssl_context(settings), retries=False)
         self._urllib3 = urllib3
 
-    def call_api(self, path, method, query_params=None, body=None, header_params=None, _request_timeout=None, **_):
+    def call_api(
+        self,
+        path,
+        method,
+        query_params=None,
+        body=None,
+        header_params=None,
+        _request_timeout=None,
+        _preload_content=True,
+        **_,
+    ):
         from urllib.parse import urlencode
 
         url = self.server + path + ("?" + urlencode(query_params) if query_params else "")
@@ -222,7 +232,10 @@ class LightClient(object):
             body=json.dumps(body).encode("utf-8") if body is not None else None,
             headers=headers,
             timeout=timeout,
+            preload_content=_preload_content,
         )
+        if not _preload_content:
+            return response  # a stream (a watch): status, data, stream(), close(), release_conn()
         return LightResponse(response.status, response.data)
 
 

@@ -20,16 +20,12 @@ try:
 except ImportError:  # pragma: no cover - Python 2
     import Queue as queue
 
-try:
-    from kubernetes import client as k8s_client
-except ImportError:  # pragma: no cover
-    k8s_client = None
-
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import rollout
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.k8s_watch import (
     KIND_RESOURCES,
     ResourceWatcher,
     api_error_reason,
+    open_request,
 )
 
 
@@ -181,23 +177,20 @@ class RolloutWaiter(object):
         return None
 
     def _log_tail(self, pod_name, container, restarts):
-        if self.log_lines <= 0 or k8s_client is None:
+        if self.log_lines <= 0:
             return [], None
-        api = k8s_client.CoreV1Api(self.api_client)
+        path = "/api/v1/namespaces/%s/pods/%s/log" % (self.namespace, pod_name)
         attempts = [True, False] if restarts else [False]
         error = None
         for previous in attempts:
+            query = [("container", container), ("tailLines", str(self.log_lines)), ("previous", str(previous).lower())]
             try:
-                text = api.read_namespaced_pod_log(
-                    pod_name,
-                    self.namespace,
-                    container=container,
-                    tail_lines=self.log_lines,
-                    previous=previous,
-                    _request_timeout=10,
-                )
-                lines = (text or "").splitlines()[-self.log_lines :]
-                return lines, None
+                response = open_request(self.api_client, path, query, 10, accept="*/*")
+                try:
+                    text = response.data.decode("utf-8", "replace") if response.data else ""
+                finally:
+                    response.release_conn()
+                return text.splitlines()[-self.log_lines :], None
             except Exception as exc:  # pylint: disable=broad-except
                 error = api_error_reason(exc) if hasattr(exc, "status") else repr(exc)[:300]
         return [], error

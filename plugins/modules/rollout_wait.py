@@ -262,14 +262,11 @@ workloads:
           returned: when reading the log failed
 """
 
-import copy
 import traceback
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.content import redact_strings
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout import KINDS
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout_waiter import (
@@ -279,8 +276,7 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.rollout
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    return k8s_module.argument_spec(
         namespace=dict(type="str", required=True),
         names=dict(type="list", elements="str", aliases=["name"]),
         selector=dict(type="str"),
@@ -294,7 +290,6 @@ def argument_spec():
         stop_on_failure=dict(type="bool", default=True),
         progress_file=dict(type="path"),
     )
-    return spec
 
 
 class ProgressFile(object):
@@ -340,10 +335,7 @@ def main():
     if params["names"] is not None and not [n for n in params["names"] if n]:
         module.fail_json(msg="names must list at least one workload name")
 
-    try:
-        api_client = get_api_client(module).client.client
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
+    api_client = k8s_module.raw_client_or_fail(module)
 
     progress = ProgressFile(params["progress_file"], params["redact_values"])
     waiter = RolloutWaiter(

@@ -12,7 +12,7 @@ import pytest
 
 kubernetes = pytest.importorskip("kubernetes")
 
-from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_watch  # noqa: E402
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_watch, kube_client  # noqa: E402
 
 
 def pod(name, rv):
@@ -85,14 +85,19 @@ class FakeApiserver:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def client(self):
+        url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        if self.client_kind == "light":
+            return kube_client.LightClient({"server": url, "insecure": True})
         config = kubernetes.client.Configuration()
-        config.host = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        config.host = url
         return kubernetes.client.ApiClient(config)
 
 
-@pytest.fixture
-def apiserver():
+# Each test runs with the collection's light client and with the kubernetes ApiClient (the fallback).
+@pytest.fixture(params=["light", "kubernetes"])
+def apiserver(request):
     server = FakeApiserver()
+    server.client_kind = request.param
     yield server
     server.httpd.shutdown()
 
