@@ -23,13 +23,14 @@ def argument_spec(**options):
 
 
 def api_client_or_fail(module):
-    """The kubernetes ApiClient for the module's connection options; the module fails when it cannot connect."""
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-
+    """The kubernetes ApiClient for the module's connection options (as kubernetes.core connects: its options, then
+    K8S_AUTH_*, in-cluster, kubeconfig); the module fails when it cannot connect or the library is missing."""
+    auth = dict((name, module.params[name]) for name in AUTH_ARG_SPEC if module.params.get(name) is not None)
     try:
-        return get_api_client(module).client.client
-    except CoreException as exc:
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+        return get_api_client(**auth).client.client
+    except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc)
 
 

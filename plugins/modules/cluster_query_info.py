@@ -92,7 +92,7 @@ api_groups:
 """
 
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.cluster_query import (
@@ -128,7 +128,7 @@ def ask(query, params):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     problems = object_problems(module.params["objects"])
     if problems:
         module.fail_json(msg="; ".join(problems))

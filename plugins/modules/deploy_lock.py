@@ -172,7 +172,7 @@ renewer:
 
 import time
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.deploy_lock import (
@@ -239,7 +239,7 @@ def run_acquire(module, api, params):
 
 
 def main():
-    module = AnsibleK8SModule(
+    module = AnsibleModule(
         argument_spec=argument_spec(),
         required_if=[
             ("state", "acquired", ["holder"]),

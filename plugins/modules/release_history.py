@@ -150,7 +150,7 @@ resource_version:
 """
 
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.release_history import (
@@ -219,7 +219,7 @@ def run(module, api):
 
 
 def main():
-    module = AnsibleK8SModule(
+    module = AnsibleModule(
         argument_spec=argument_spec(),
         required_if=[("state", "appended", ["record"])],
         supports_check_mode=True,

@@ -123,7 +123,7 @@ referenced:
 """
 
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune import (
@@ -184,7 +184,7 @@ def prune_removed(module, api):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     for position, entry in enumerate(module.params["versioned"]):
         if entry["keep"] is not None and entry["keep"] < 0:
             module.fail_json(msg="versioned[%d].keep must be 0 or more, got %s" % (position, entry["keep"]))

@@ -152,7 +152,7 @@ missing_kinds:
 
 import os
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.live_objects import (
@@ -234,7 +234,7 @@ def write_backup(path, header, result, with_secret_data):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     unknown = [kind for kind in module.params["backup_kinds"] if kind not in KINDS or kind == "Secret"]
     if unknown:
         module.fail_json(

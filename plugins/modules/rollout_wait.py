@@ -264,7 +264,7 @@ workloads:
 
 import traceback
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.content import redact_strings
@@ -318,7 +318,7 @@ class ProgressFile(object):
 
 
 def main():
-    module = AnsibleK8SModule(
+    module = AnsibleModule(
         argument_spec=argument_spec(),
         required_one_of=[["names", "selector"]],
         mutually_exclusive=[["names", "selector"]],

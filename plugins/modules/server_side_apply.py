@@ -93,7 +93,7 @@ results:
 """
 
 
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.server_side_apply import (
@@ -114,7 +114,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     problems = definition_problems(module.params["definitions"])
     if problems:
         module.fail_json(msg="; ".join(problems))
