@@ -183,9 +183,12 @@ def test_preview_of_a_first_deploy_creates_nothing(seq, cluster):
         assert re.search(rf"{component}: - \(revision -\) -> 1\.0\.0: would be created, image \S+@{digest}", text), (
             result.tail(40)
         )
-        # The app role names every object a real run would create, with the pinned image.
-        assert f"Deployment {component} (image {cluster.registry}/{REPOSITORY}/{component}@{digest})" in text
-    assert f"Check mode: namespace {absent} does not exist yet, so its Secrets cannot be dry-run" in text
+        # The diff shows every object a real run would create (none can be dry-run in a namespace that does not
+        # exist yet), the Deployments with their pinned image.
+        assert f"after: Deployment/{component} in {absent} (applied)" in result.output, result.tail(120)
+        assert re.search(
+            rf"^\+\s+-\s+image: {re.escape(cluster.registry)}/{REPOSITORY}/{component}@{digest}$", result.output, re.M
+        ), result.tail(120)
     # Nothing written: no namespace (so no object, lock or history in it) and no backup on the controller.
     assert cluster.kubectl_run("get", "namespace", absent, check=False).returncode != 0
     assert not (seq["workdir"] / "backups-first").exists()
