@@ -240,7 +240,8 @@ class LightClient(object):
 
 
 def _ssl_context(settings):
-    context = ssl.create_default_context()
+    # Only the cluster's CA is trusted when the kubeconfig names one (as kubectl does); the system's CAs otherwise.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if settings.get("insecure"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -248,6 +249,8 @@ def _ssl_context(settings):
         context.load_verify_locations(cadata=settings["ca_data"].decode("ascii"))
     elif settings.get("ca_file"):
         context.load_verify_locations(cafile=settings["ca_file"])
+    else:
+        context.load_default_certs()
     cert, key = settings.get("cert_file"), settings.get("key_file")
     if settings.get("cert_data") or settings.get("key_data"):
         # ssl loads a client certificate from files only: written to a private folder, loaded, removed.
