@@ -156,7 +156,7 @@ def _yaml(obj):
     try:
         import yaml
 
-        return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True)
+        return yaml.safe_dump(obj, default_flow_style=False, sort_keys=False)  # the server's order, as kubectl diff
     except ImportError:  # JSON is YAML too
         return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
