@@ -19,6 +19,9 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.image_r
     build_image_ref,
     parse_image_ref as _parse_image_ref,
 )
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune import (
+    prune_pending as _prune_pending,
+)
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.replicas import (
     hpa_replica_plan as _hpa_replica_plan,
 )
@@ -42,6 +45,13 @@ def hpa_replica_plan(live_deployments, autoscaled_names, field_manager):
     if not isinstance(live_deployments, (list, tuple, dict)):
         raise AnsibleFilterError("hpa_replica_plan: expected a list of live Deployments or their replica owners")
     return _hpa_replica_plan(live_deployments, autoscaled_names, field_manager)
+
+
+def prune_pending(live_objects, rendered, labels, version_counts=None):
+    try:
+        return _prune_pending(live_objects or [], rendered or [], labels or {}, version_counts or [])
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("prune_pending: %s" % exc)
 
 
 def image_ref(repository, tag=None, digest=None):
@@ -87,6 +97,7 @@ class FilterModule(object):
             "image_ref": image_ref,
             "parse_image_ref": parse_image_ref,
             "platform_status": platform_status,
+            "prune_pending": prune_pending,
             "redact": redact,
             "rollout_summary": rollout_summary,
         }

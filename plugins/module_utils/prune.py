@@ -105,6 +105,33 @@ def removed_objects(live, rendered):
     return sorted(key for key in set(live) if key not in wanted)
 
 
+def prune_pending(live_objects, rendered, labels, version_counts):
+    """Why a prune after this release would delete something, as the live objects read under the lock tell: an
+    object of the app kinds labelled ``labels`` that the release does not render, or a kind of content-versioned
+    objects with more versions than it keeps ({kind, keep, and count, or the labels to count the live objects of the
+    kind by}: the newest ``keep`` and the current one stay).
+    An empty list: a run that changed nothing has nothing to prune either."""
+    rendered_keys = set((obj.get("kind"), (obj.get("metadata") or {}).get("name")) for obj in rendered)
+    reasons = []
+    for obj in live_objects:
+        key = (obj.get("kind"), (obj.get("metadata") or {}).get("name"))
+        if obj.get("kind") in APP_KINDS and _labelled(obj, labels) and key not in rendered_keys:
+            reasons.append("%s/%s is not rendered any more" % key)
+    for entry in version_counts:
+        count = entry.get("count")
+        if count is None:  # counted here: the live objects of the kind that carry the entry's labels and ours
+            wanted = dict(labels, **entry.get("labels", {}))
+            count = len([obj for obj in live_objects if obj.get("kind") == entry["kind"] and _labelled(obj, wanted)])
+        if count > entry["keep"] + 1:
+            reasons.append("%d %s versions, %d kept" % (count, entry["kind"], entry["keep"] + 1))
+    return reasons
+
+
+def _labelled(obj, labels):
+    found = (obj.get("metadata") or {}).get("labels") or {}
+    return all(found.get(key) == value for key, value in labels.items())
+
+
 # ---- the API ---------------------------------------------------------------------------------------------
 class PruneApi(object):
     """Lists and deletes the namespace's objects (errors become PruneError)."""

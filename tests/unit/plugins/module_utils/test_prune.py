@@ -94,3 +94,39 @@ def test_the_same_name_of_another_kind_is_not_a_match():
     assert prune.removed_objects([("HorizontalPodAutoscaler", "backend")], [("Deployment", "backend")]) == [
         ("HorizontalPodAutoscaler", "backend")
     ]
+
+
+OURS = {"app.kubernetes.io/managed-by": "intelligent_agent.platform", "app.kubernetes.io/part-of": "ia"}
+
+
+def labelled(kind, name, extra=None):
+    return {"kind": kind, "metadata": {"name": name, "labels": dict(OURS, **(extra or {}))}}
+
+
+def test_nothing_is_pending_when_every_live_object_of_ours_is_rendered_and_versions_are_within_the_kept():
+    live = [
+        labelled("Deployment", "web"),
+        labelled("Service", "web"),
+        labelled("ConfigMap", "cfg-1", {"app.kubernetes.io/name": "config"}),
+    ]
+    live.append({"kind": "Deployment", "metadata": {"name": "not-ours", "labels": {}}})
+    rendered = [labelled("Deployment", "web"), labelled("Service", "web")]
+    counts = [
+        {"kind": "ConfigMap", "labels": {"app.kubernetes.io/name": "config"}, "keep": 0},
+        {"kind": "Secret", "count": 2, "keep": 1},
+    ]
+    assert prune.prune_pending(live, rendered, OURS, counts) == []
+
+
+def test_an_object_no_longer_rendered_and_surplus_versions_are_pending():
+    live = [labelled("Deployment", "web"), labelled("PodDisruptionBudget", "web")]
+    live += [labelled("ConfigMap", "cfg-%d" % n, {"app.kubernetes.io/name": "config"}) for n in range(3)]
+    counts = [
+        {"kind": "ConfigMap", "labels": {"app.kubernetes.io/name": "config"}, "keep": 1},
+        {"kind": "Secret", "count": 3, "keep": 1},
+    ]
+    assert prune.prune_pending(live, [labelled("Deployment", "web")], OURS, counts) == [
+        "PodDisruptionBudget/web is not rendered any more",
+        "3 ConfigMap versions, 2 kept",
+        "3 Secret versions, 2 kept",
+    ]
