@@ -23,25 +23,11 @@ import shutil
 import ssl
 import tempfile
 
-# kubernetes.core option -> the other name its K8S_AUTH_* variable may use
-AUTH_OPTIONS = {
-    "kubeconfig": None,
-    "context": None,
-    "host": None,
-    "api_key": None,
-    "username": None,
-    "password": None,
-    "validate_certs": "verify_ssl",
-    "ca_cert": "ssl_ca_cert",
-    "client_cert": "cert_file",
-    "client_key": "key_file",
-    "proxy": None,
-    "no_proxy": None,
-    "persist_config": None,
-    "impersonate_user": None,
-    "impersonate_groups": None,
-}
-BOOL_OPTIONS = ("validate_certs", "persist_config")
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+# kubernetes.core option -> the other name (its alias) its K8S_AUTH_* variable may use
+AUTH_OPTIONS = dict((name, (spec.get("aliases") or [None])[0]) for name, spec in AUTH_ARG_SPEC.items())
+BOOL_OPTIONS = tuple(name for name, spec in AUTH_ARG_SPEC.items() if spec.get("type") == "bool")
 # Settings this client does not implement: the kubernetes client handles them.
 HEAVY_OPTIONS = (
     "username",

@@ -13,6 +13,7 @@ def test_every_filter_is_registered():
         "image_ref",
         "parse_image_ref",
         "platform_status",
+        "prune_pending",
         "redact",
         "rollout_summary",
     }
@@ -23,6 +24,8 @@ def test_filters_turn_bad_input_into_filter_errors():
         FILTERS["image_ref"]("nginx:1", "2")
     with pytest.raises(AnsibleFilterError, match="parse_image_ref"):
         FILTERS["parse_image_ref"]("")
+    with pytest.raises(AnsibleFilterError, match="prune_pending"):
+        FILTERS["prune_pending"]([{"kind": "ConfigMap"}], [], {}, [{"kind": "ConfigMap"}])
     with pytest.raises(AnsibleFilterError, match="content_hash"):
         FILTERS["content_hash"]({}, 0)
     with pytest.raises(AnsibleFilterError, match="rollout_summary"):
