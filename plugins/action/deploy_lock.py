@@ -23,9 +23,10 @@ import sys
 import tempfile
 import time
 
-from ansible.plugins.action import ActionBase
+from ansible_collections.intelligent_agent.platform.plugins.plugin_utils.controller_module import (
+    ControllerModuleAction,
+)
 
-MODULE = "intelligent_agent.platform.deploy_lock"
 AUTH_OPTIONS = (
     "kubeconfig",
     "context",
@@ -153,11 +154,10 @@ def release_through_renewer(pid_path, state_path, run_result, timeout=5.0):
     return freed
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(ControllerModuleAction):
+    MODULE = "deploy_lock"
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+    def task_result(self, result, task_vars):
         args = dict(self._task.args)
         state = args.get("state", "acquired")
         holder = args.get("holder") or ""
@@ -173,7 +173,7 @@ class ActionModule(ActionBase):
         if state in ("released", "broken"):
             stop_renewer(pid_path)
         module_args = dict((k, v) for k, v in args.items() if k != "renew")
-        result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+        result.update(self.run_module(module_args, task_vars))
         if state == "released":
             result["freed_by"] = "module"
         if state == "released" and not result.get("failed"):

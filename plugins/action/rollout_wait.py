@@ -18,12 +18,13 @@ import os
 import tempfile
 import threading
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-display = Display()
+from ansible_collections.intelligent_agent.platform.plugins.plugin_utils.controller_module import (
+    ControllerModuleAction,
+)
 
-MODULE = "intelligent_agent.platform.rollout_wait"
+display = Display()
 
 
 class ProgressTail(threading.Thread):
@@ -65,17 +66,15 @@ class ProgressTail(threading.Thread):
         self.read_new(final=True)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(ControllerModuleAction):
+    MODULE = "rollout_wait"
 
     def _runs_on_controller(self):
         connection = self._connection
         names = (getattr(connection, "transport", None), getattr(connection, "_load_name", None))
         return any(name in ("local", "ansible.builtin.local") for name in names if name)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
+    def task_result(self, result, task_vars):
         module_args = dict(self._task.args)
         tail = path = None
         if self._runs_on_controller() and not module_args.get("progress_file"):
@@ -86,7 +85,7 @@ class ActionModule(ActionBase):
             tail = ProgressTail(path, "rollout_wait [%s]: " % host)
             tail.start()
         try:
-            result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+            result.update(self.run_module(module_args, task_vars))
         finally:
             if tail is not None:
                 tail.finish()

@@ -127,8 +127,11 @@ def ask(query, params):
     }
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def module_spec():
+    return dict(argument_spec=argument_spec(), supports_check_mode=True)
+
+
+def run(module):
     problems = object_problems(module.params["objects"])
     if problems:
         module.fail_json(msg="; ".join(problems))
@@ -138,6 +141,10 @@ def main():
     except ClusterQueryError as exc:
         module.fail_json(msg="the Kubernetes API did not answer: %s" % exc)
     module.exit_json(changed=False, **result)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

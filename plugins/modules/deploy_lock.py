@@ -238,8 +238,8 @@ def run_acquire(module, api, params):
     module.exit_json(changed=False, held=True, action=action, lock=view)
 
 
-def main():
-    module = AnsibleModule(
+def module_spec():
+    return dict(
         argument_spec=argument_spec(),
         required_if=[
             ("state", "acquired", ["holder"]),
@@ -248,6 +248,9 @@ def main():
         ],
         supports_check_mode=True,
     )
+
+
+def run(module):
     params = module.params
     if params["duration"] < 5:
         module.fail_json(msg="duration must be at least 5 seconds, got %s" % params["duration"])
@@ -284,6 +287,10 @@ def main():
             module.exit_json(changed=False, held=held, lock=view)
     except LockError as exc:
         module.fail_json(msg=str(exc), held=False)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

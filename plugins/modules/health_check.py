@@ -269,8 +269,8 @@ def make_sender(session):
     return send
 
 
-def main():
-    module = AnsibleModule(
+def module_spec():
+    return dict(
         argument_spec=dict(
             checks=dict(type="list", elements="dict", required=True, options=CHECK_SPEC),
             consecutive_successes=dict(type="int", default=1),
@@ -281,6 +281,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def run(module):
     if requests is None:
         module.fail_json(msg=missing_required_lib(REQUESTS_ERROR))
     params = module.params
@@ -331,6 +334,10 @@ def main():
     if failed:
         module.fail_json(**output)
     module.exit_json(**output)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

@@ -252,8 +252,8 @@ def _transport(validate_certs, timeout):
     return request
 
 
-def main():
-    module = AnsibleModule(
+def module_spec():
+    return dict(
         argument_spec=dict(
             images=dict(type="dict", required=True),
             overrides=dict(type="raw", default={}),
@@ -272,6 +272,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def run(module):
     params = module.params
     try:
         plan = plan_resolution(params["images"], params["overrides"], params["components"])
@@ -304,6 +307,10 @@ def main():
     if conflicts and not params["force"]:
         module.fail_json(msg=" ".join(conflicts), **result)
     module.exit_json(**result)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

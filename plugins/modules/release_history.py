@@ -180,7 +180,7 @@ def argument_spec():
     )
 
 
-def run(module, api):
+def answer(module, api):
     params = module.params
     configmap = api.read()
     records, problems, resource_version, _raw = history_of(configmap)
@@ -218,19 +218,26 @@ def run(module, api):
     )
 
 
-def main():
-    module = AnsibleModule(
+def module_spec():
+    return dict(
         argument_spec=argument_spec(),
         required_if=[("state", "appended", ["record"])],
         supports_check_mode=True,
     )
+
+
+def run(module):
     if module.params["keep"] < 1:
         module.fail_json(msg="keep must be at least 1, got %s" % module.params["keep"])
     api_client = k8s_module.raw_client_or_fail(module)
     try:
-        run(module, HistoryApi(api_client, module.params["namespace"], module.params["name"]))
+        answer(module, HistoryApi(api_client, module.params["namespace"], module.params["name"]))
     except HistoryError as exc:
         module.fail_json(msg=str(exc))
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

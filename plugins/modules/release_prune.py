@@ -183,8 +183,11 @@ def prune_removed(module, api):
     return ["%s/%s" % item for item in gone]
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def module_spec():
+    return dict(argument_spec=argument_spec(), supports_check_mode=True)
+
+
+def run(module):
     for position, entry in enumerate(module.params["versioned"]):
         if entry["keep"] is not None and entry["keep"] < 0:
             module.fail_json(msg="versioned[%d].keep must be 0 or more, got %s" % (position, entry["keep"]))
@@ -205,6 +208,10 @@ def main():
         kept=kept,
         referenced=dict((kind, sorted(names)) for kind, names in referenced.items()),
     )
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

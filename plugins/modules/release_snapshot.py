@@ -233,8 +233,11 @@ def write_backup(path, header, result, with_secret_data):
     return written
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def module_spec():
+    return dict(argument_spec=argument_spec(), supports_check_mode=True)
+
+
+def run(module):
     unknown = [kind for kind in module.params["backup_kinds"] if kind not in KINDS or kind == "Secret"]
     if unknown:
         module.fail_json(
@@ -260,6 +263,10 @@ def main():
             module.fail_json(msg="backup_path: cannot write the backup into %s: %s" % (where, exc))
     # The backup is bookkeeping on the controller, not a change of the platform.
     module.exit_json(changed=False, **result)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

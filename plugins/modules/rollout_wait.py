@@ -317,13 +317,16 @@ class ProgressFile(object):
             self.handle.close()
 
 
-def main():
-    module = AnsibleModule(
+def module_spec():
+    return dict(
         argument_spec=argument_spec(),
         required_one_of=[["names", "selector"]],
         mutually_exclusive=[["names", "selector"]],
         supports_check_mode=True,
     )
+
+
+def run(module):
     params = module.params
     if params["timeout"] < 1:
         module.fail_json(msg="timeout must be at least 1 second, got %s" % params["timeout"])
@@ -372,6 +375,10 @@ def main():
     if module.check_mode and result["failed_workloads"]:
         module.warn("check mode: %s" % result["msg"])
     module.exit_json(changed=False, **result)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":

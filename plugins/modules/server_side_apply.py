@@ -113,8 +113,11 @@ def argument_spec():
     )
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def module_spec():
+    return dict(argument_spec=argument_spec(), supports_check_mode=True)
+
+
+def run(module):
     problems = definition_problems(module.params["definitions"])
     if problems:
         module.fail_json(msg="; ".join(problems))
@@ -136,6 +139,10 @@ def main():
     if module._diff:
         outcome["diff"] = diffs
     module.exit_json(**outcome)
+
+
+def main():
+    run(AnsibleModule(**module_spec()))
 
 
 if __name__ == "__main__":
