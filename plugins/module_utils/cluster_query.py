@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.kube_client import send
+
 # Kinds whose plural is not "<kind>s" in lower case (the API's resource names).
 IRREGULAR_PLURALS = {"Ingress": "ingresses", "NetworkPolicy": "networkpolicies"}
 
@@ -87,23 +89,11 @@ def group_names(api_group_list):
 def raw_call(api_client, method, path, body=None, query=None, content_type="application/json", request_timeout=30):
     """(status, text) of one request with a kubernetes ApiClient, raw JSON and no model classes. An HTTP error is an
     answer; a transport failure (no connection, TLS, timeout) raises ClusterQueryError."""
+    headers = {"Accept": "application/json", "Content-Type": content_type}
     try:
-        response = api_client.call_api(
-            path,
-            method,
-            query_params=query or [],
-            body=body,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=request_timeout,
-        )
+        response = send(api_client, method, path, query, body, headers, request_timeout)
     except Exception as exc:  # pylint: disable=broad-except
-        status = getattr(exc, "status", None)
-        if status is None:
-            raise ClusterQueryError("%s %s: %s" % (method, path, exc))
-        return status, getattr(exc, "body", "") or ""
-    response = response[0] if isinstance(response, tuple) else response
+        raise ClusterQueryError("%s %s: %s" % (method, path, exc))
     try:
         return response.status, response.data.decode("utf-8") if response.data else ""
     finally:

@@ -20,6 +20,8 @@ import json
 import threading
 import time
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils.kube_client import send
+
 
 class ApiException(Exception):
     """An HTTP error of the API server: its status, reason and body (a Kubernetes Status in JSON)."""
@@ -42,36 +44,22 @@ KIND_RESOURCES = {"Deployment": "deployments", "StatefulSet": "statefulsets", "D
 
 
 def open_request(api_client, path, query, request_timeout, accept="application/json"):
-    """The unread response of a GET (a list, a watch stream, a log); an HTTP error raises ApiException.
-
-    Works with the light client (which returns errors) and the kubernetes ApiClient (which raises them)."""
+    """The unread response of a GET (a list, a watch stream, a log); an HTTP error raises ApiException, a
+    failure to get an answer (refused, reset, timeout) raises as the client raised it (the caller's transient
+    handling). Works with the light client and the kubernetes ApiClient (kube_client.send)."""
+    response = send(api_client, "GET", path, query, headers={"Accept": accept}, request_timeout=request_timeout)
+    if response.status < 300:
+        return response
     try:
-        response = api_client.call_api(
-            path,
-            "GET",
-            query_params=query,
-            header_params={"Accept": accept},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=request_timeout,
-        )
-    except Exception as exc:  # pylint: disable=broad-except
-        if getattr(exc, "status", None) is None:
-            raise  # no answer (refused, reset, timeout): the caller's transient handling
-        raise ApiException(status=exc.status, reason=getattr(exc, "reason", None), body=getattr(exc, "body", None))
-    response = response[0] if isinstance(response, tuple) else response
-    if response.status >= 300:
-        try:
-            body = response.data.decode("utf-8", "replace") if response.data else ""
-        finally:
-            response.release_conn()
-        reason = None
-        try:
-            reason = json.loads(body).get("reason")
-        except (ValueError, AttributeError):
-            pass
-        raise ApiException(status=response.status, reason=reason or "HTTP %s" % response.status, body=body)
-    return response
+        body = response.data.decode("utf-8", "replace") if response.data else ""
+    finally:
+        response.release_conn()
+    reason = None
+    try:
+        reason = json.loads(body).get("reason")
+    except (ValueError, AttributeError):
+        pass
+    raise ApiException(status=response.status, reason=reason or "HTTP %s" % response.status, body=body)
 
 
 # Denied requests right after an apiserver restart can be the authorizer warming up: once a resource was

@@ -225,6 +225,29 @@ class LightClient(object):
         return LightResponse(response.status, response.data)
 
 
+def send(api_client, method, path, query=None, body=None, headers=None, request_timeout=30):
+    """The unread response (status, data, release_conn()) of one raw JSON request, with this light client or a
+    kubernetes ApiClient. An HTTP error is a response with either: the kubernetes client raises it, with the body
+    read. A failure to get an answer (refused, reset, TLS, timeout) raises as the client raised it."""
+    try:
+        response = api_client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            body=body,
+            header_params=dict(headers or {"Accept": "application/json"}),
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=request_timeout,
+        )
+    except Exception as exc:  # pylint: disable=broad-except
+        if getattr(exc, "status", None) is None:
+            raise
+        error_body = getattr(exc, "body", None) or b""
+        return LightResponse(exc.status, error_body.encode("utf-8") if isinstance(error_body, str) else error_body)
+    return response[0] if isinstance(response, tuple) else response
+
+
 def _ssl_context(settings):
     # Only the cluster's CA is trusted when the kubeconfig names one (as kubectl does); the system's CAs otherwise.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fake_api import FakeApiError, FakeResponse  # pylint: disable=import-error
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import cluster_query as cq
 
@@ -51,22 +52,6 @@ def test_answer_for_missing_tells_missing_unserved_and_forbidden_apart():
 def test_group_names_are_sorted():
     assert cq.group_names({"groups": [{"name": "policy"}, {"name": "apps"}]}) == ["apps", "policy"]
     assert cq.group_names({}) == []
-
-
-class FakeResponse:
-    def __init__(self, status, payload):
-        self.status = status
-        self.data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-
-    def release_conn(self):
-        pass
-
-
-class FakeApiError(Exception):
-    def __init__(self, status, body):
-        super().__init__(body)
-        self.status = status
-        self.body = body
 
 
 class FakeApiClient:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from fake_api import FakeApiError  # pylint: disable=import-error
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import kube_client as kc
 
@@ -128,3 +129,49 @@ def test_an_in_memory_kubeconfig_dict():
 
 def test_light_client_never_raises_on_a_setting_it_cannot_read():
     assert kc.light_client({"kubeconfig": "/nonexistent/config"}, environ={}) is None
+
+
+class RaisingClient:
+    """The kubernetes ApiClient's way: an HTTP error raised with its body, a transport failure without a status."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def call_api(self, *args, **kwargs):
+        raise self.error
+
+
+class AnsweringClient:
+    def __init__(self, answer):
+        self.answer, self.calls = answer, []
+
+    def call_api(self, path, method, **kwargs):
+        self.calls.append((method, path, kwargs))
+        return self.answer
+
+
+def test_send_gives_a_raised_http_error_as_a_response_with_its_body():
+    response = kc.send(RaisingClient(FakeApiError(409, {"reason": "Conflict"})), "PUT", "/api/v1/x")
+    assert (response.status, response.data) == (409, b'{"reason": "Conflict"}')
+    response.release_conn()
+
+
+def test_send_lets_a_failure_to_get_an_answer_raise():
+    with pytest.raises(ConnectionRefusedError):
+        kc.send(RaisingClient(ConnectionRefusedError("refused")), "GET", "/api/v1/x")
+
+
+def test_send_unwraps_the_kubernetes_clients_tuple_and_passes_the_request_on():
+    answer = kc.LightResponse(200, b"{}")
+    client = AnsweringClient((answer, 200, {}))
+    assert (
+        kc.send(client, "GET", "/api/v1/pods", [("limit", 1)], headers={"Accept": "*/*"}, request_timeout=5) is answer
+    )
+    method, path, kwargs = client.calls[0]
+    assert (method, path, kwargs["query_params"], kwargs["header_params"]) == (
+        "GET",
+        "/api/v1/pods",
+        [("limit", 1)],
+        {"Accept": "*/*"},
+    )
+    assert (kwargs["_preload_content"], kwargs["_request_timeout"]) == (False, 5)

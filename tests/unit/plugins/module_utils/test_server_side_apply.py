@@ -5,9 +5,9 @@ objects like the real one (a resourceVersion that moves only when the content ch
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
+from fake_api import FakeApiError, FakeResponse  # pylint: disable=import-error
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import server_side_apply as ssa
 
@@ -67,22 +67,6 @@ def test_a_secret_diff_says_which_keys_changed_never_their_values():
     assert "A: (hidden, changed)" in entry["after"] and "B: (hidden)" in entry["after"]
     assert "C: (hidden, changed)" in entry["after"]
     assert entry["after_header"] == "Secret/s in prod (applied)"
-
-
-class FakeResponse:
-    def __init__(self, status, payload):
-        self.status = status
-        self.data = json.dumps(payload).encode()
-
-    def release_conn(self):
-        pass
-
-
-class FakeApiError(Exception):
-    def __init__(self, status, payload):
-        super().__init__(payload)
-        self.status = status
-        self.body = json.dumps(payload)
 
 
 class FakeApiServer:
