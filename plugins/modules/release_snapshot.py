@@ -77,6 +77,14 @@ options:
         unless O(include_secret_data) is set (the caller then writes the Secrets vault-encrypted).
       - Writing here instead of in separate file tasks saves about a second per deploy.
     type: path
+  return_manifests:
+    description:
+      - Return the objects of O(backup_kinds) whole in RV(objects). When false, each is returned as its
+        C(apiVersion), C(kind), name and labels only (what a prune plan needs); the manifests are in the backup
+        file. Every variable a task keeps is copied into each template a later task renders, so a deploy that
+        keeps the whole namespace in a variable pays for it in every render.
+    type: bool
+    default: true
   backup_header:
     description: Comment lines written at the top of C(manifests.yml) (without the leading C(#)).
     type: list
@@ -98,6 +106,15 @@ EXAMPLES = r"""
     backup_kinds: [Deployment, Service, ConfigMap, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress]
     secret_names: true
   register: backup
+
+- name: Write the backup into a folder, keeping only a reference to each object in the result
+  intelligent_agent.platform.release_snapshot:
+    namespace: intelligent-agent
+    selector: app.kubernetes.io/part-of=intelligent-agent
+    backup_kinds: [Deployment, Service, ConfigMap]
+    backup_path: /var/backups/intelligent-agent/before-1.3.0
+    return_manifests: false
+  register: backup
 """
 
 RETURN = r"""
@@ -110,7 +127,9 @@ workloads:
   sample:
     backend: {revision: 4, version: 1.2.0, images: ["reg/backend@sha256:ab12"], replicas: 3, ready: 3, change_cause: ""}
 objects:
-  description: The live objects of O(backup_kinds), without status and server bookkeeping.
+  description:
+    - The live objects of O(backup_kinds), without status and server bookkeeping; with O(return_manifests=false)
+      only their C(apiVersion), C(kind), C(metadata.name) and C(metadata.labels).
   returned: always
   type: list
   elements: dict
@@ -178,6 +197,7 @@ def argument_spec():
         configmap_names=dict(type="bool", default=False),
         backup_path=dict(type="path"),
         backup_header=dict(type="list", elements="str", default=[]),
+        return_manifests=dict(type="bool", default=True),
     )
 
 
@@ -209,6 +229,16 @@ def read(live, params):
         configmaps = backed_up if "ConfigMap" in params["backup_kinds"] else live.list("ConfigMap", selector) or []
         result["configmap_names"] = sorted(item["metadata"]["name"] for item in configmaps)
     return result
+
+
+def object_reference(obj):
+    """apiVersion, kind, name and labels of a live object."""
+    metadata = obj.get("metadata") or {}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {"name": metadata.get("name"), "labels": metadata.get("labels") or {}},
+    }
 
 
 def write_private(path, text):
@@ -261,6 +291,8 @@ def run(module):
         except (IOError, OSError) as exc:
             where = module.params["backup_path"]
             module.fail_json(msg="backup_path: cannot write the backup into %s: %s" % (where, exc))
+    if not module.params["return_manifests"]:
+        result["objects"] = [object_reference(obj) for obj in result["objects"]]
     # The backup is bookkeeping on the controller, not a change of the platform.
     module.exit_json(changed=False, **result)
 
