@@ -236,3 +236,18 @@ def test_the_objects_of_records_the_history_trimmed_are_pruned(prune_env):
     assert [r["version"] for r in records] == ["5.0.0"], records
     # Only the objects the one kept record names are left; the others went with their records.
     assert names(env, "configmap", selector) == {records[0]["objects"]}, kept_before
+
+
+def test_the_app_step_alone_keeps_the_config_and_secret_the_pods_import(prune_env):
+    """`--tags app` runs the secrets and config steps too: the pods reference their content-hashed names, and a
+    Deployment rendered without them would start pods without their configuration."""
+    env = prune_env
+    deployed = deploy(env, "4.0.0")
+    assert deployed.rc == 0, deployed.tail()
+    refs = serving_refs(env)
+    generation = kubectl_json(env, "get", "deployment", "backend")["metadata"]["generation"]
+    app_only = env["runner"].run("deploy.yml", {"platform_version": "4.0.0"}, args=["--tags", "app"])
+    # Without its wait and verify steps the run is applied, not verified: it says so and fails.
+    assert "APPLIED" in app_only.output, app_only.tail()
+    assert serving_refs(env) == refs
+    assert kubectl_json(env, "get", "deployment", "backend")["metadata"]["generation"] == generation
