@@ -246,12 +246,18 @@ class ServerSideApply(object):
         return json.loads(text)
 
 
-def apply_all(applier, definitions, default_namespace, with_diff=False):
-    """Apply every definition in order; returns (results, diffs). ApplyError carries the results so far."""
+def apply_all(applier, definitions, default_namespace, with_diff=False, existing_immutable=()):
+    """Apply every definition in order; returns (results, diffs). ApplyError carries the results so far.
+
+    An immutable definition named in ``existing_immutable`` is left as it is, without a request: the name of a
+    content-hashed immutable ConfigMap or Secret is its content, and the API server refuses a change to its data."""
     planned = applier.plan(definitions, default_namespace)
     results, diffs = [], []
     for obj, path in planned:
         obj_id = identity(obj, obj["metadata"].get("namespace"))
+        if obj.get("immutable") and obj["metadata"]["name"] in existing_immutable:
+            results.append(dict(obj_id, changed=False, action="unchanged"))
+            continue
         try:
             before = applier.read(path)
             after = applier.apply(obj, path)

@@ -61,6 +61,14 @@ options:
       - Take over fields another manager owns (C(force=true)), as C(kubectl apply --server-side --force-conflicts).
     type: bool
     default: true
+  existing_immutable:
+    description:
+      - Names of objects known to exist (for example read under the deploy lock). A definition with C(immutable=true)
+        and one of these names is left as it is, without a request, and reported C(unchanged) - the name of a
+        content-hashed immutable ConfigMap or Secret is its content, and the API server refuses a change to its data.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -76,6 +84,8 @@ EXAMPLES = r"""
     namespace: intelligent-agent
     field_manager: intelligent-agent-secrets
     definitions: "{{ secrets_manifests }}"
+    # Content-hashed immutable versions that exist already are not applied again.
+    existing_immutable: "{{ secret_names_read_before }}"
   no_log: true
 """
 
@@ -110,6 +120,7 @@ def argument_spec():
         namespace=dict(type="str"),
         field_manager=dict(type="str", required=True),
         force_conflicts=dict(type="bool", default=True),
+        existing_immutable=dict(type="list", elements="str", default=[]),
     )
 
 
@@ -128,7 +139,13 @@ def run(module):
         dry_run=module.check_mode,
     )
     try:
-        results, diffs = apply_all(applier, module.params["definitions"], module.params["namespace"], module._diff)
+        results, diffs = apply_all(
+            applier,
+            module.params["definitions"],
+            module.params["namespace"],
+            module._diff,
+            existing_immutable=set(module.params["existing_immutable"]),
+        )
     except ApplyError as exc:
         module.fail_json(
             msg="server-side apply failed: %s" % exc,

@@ -129,6 +129,28 @@ def test_apply_all_creates_then_changes_nothing_on_a_second_run():
     assert [r["action"] for r in second] == ["unchanged", "unchanged"]
 
 
+def test_an_existing_immutable_version_is_left_as_it_is_without_a_request():
+    server = FakeApiServer()
+    versions = [
+        manifest("Secret", "app-0a1b", immutable=True, data={"K": "djE="}),
+        manifest("Secret", "app-9f8e", immutable=True, data={"K": "djI="}),
+        manifest("Secret", "registry", data={"K": "cg=="}),
+    ]
+    results, _diffs = ssa.apply_all(
+        ssa.ServerSideApply(server, "me"), versions, "prod", existing_immutable={"app-0a1b"}
+    )
+    assert [(r["name"], r["action"]) for r in results] == [
+        ("app-0a1b", "unchanged"),
+        ("app-9f8e", "created"),
+        ("registry", "created"),
+    ]
+    assert server.writes == ["/api/v1/namespaces/prod/secrets/app-9f8e", "/api/v1/namespaces/prod/secrets/registry"]
+    # A mutable object is applied whatever the list says.
+    registry = [manifest("Secret", "registry", data={"K": "cjI="})]
+    again, _diffs = ssa.apply_all(ssa.ServerSideApply(server, "me"), registry, "prod", existing_immutable={"registry"})
+    assert again[0]["action"] == "configured" and server.writes[-1] == "/api/v1/namespaces/prod/secrets/registry"
+
+
 def test_a_dry_run_stores_nothing_and_reports_what_would_change_with_a_diff():
     server = FakeApiServer()
     ssa.apply_all(ssa.ServerSideApply(server, "me"), RELEASE, "prod")
