@@ -32,6 +32,7 @@ KINDS = {
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "Ingress": ("networking.k8s.io/v1", "ingresses"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
+    "VerticalPodAutoscaler": ("autoscaling.k8s.io/v1", "verticalpodautoscalers"),
 }
 # Server bookkeeping a backup leaves out (kubectl apply --server-side of the backup must work).
 SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")

@@ -24,8 +24,10 @@ from ansible_collections.intelligent_agent.platform.plugins.module_utils.live_ob
     LiveObjectsError,
 )
 
-# The kinds the app role renders (those whose objects a removed component leaves behind).
+# The kinds the app role renders (those whose objects a removed component leaves behind). VerticalPodAutoscalers
+# are pruned only when asked (a cluster may not serve them, a deployer may not delete them).
 APP_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress")
+OPTIONAL_APP_KINDS = ("VerticalPodAutoscaler",)
 
 
 class PruneError(Exception):
@@ -115,7 +117,7 @@ def prune_pending(live_objects, rendered, labels, version_counts):
     reasons = []
     for obj in live_objects:
         key = (obj.get("kind"), (obj.get("metadata") or {}).get("name"))
-        if obj.get("kind") in APP_KINDS and _labelled(obj, labels) and key not in rendered_keys:
+        if obj.get("kind") in APP_KINDS + OPTIONAL_APP_KINDS and _labelled(obj, labels) and key not in rendered_keys:
             reasons.append("%s/%s is not rendered any more" % key)
     for entry in version_counts:
         count = entry.get("count")
@@ -156,10 +158,11 @@ class PruneApi(object):
     def delete_versioned(self, kind, name):
         return self._live(self.live.delete, kind, name)
 
-    def list_app_objects(self, label_selector):
-        """('Kind', 'name') of the live objects of the app kinds that carry the labels."""
+    def list_app_objects(self, label_selector, kinds=APP_KINDS):
+        """('Kind', 'name') of the live objects of ``kinds`` that carry the labels (a kind the cluster does not serve
+        has none)."""
         found = []
-        for kind in APP_KINDS:
+        for kind in kinds:
             items = self._live(self.live.list, kind, label_selector) or []
             found.extend((kind, item["metadata"]["name"]) for item in items)
         return found

@@ -20,8 +20,8 @@ description:
     referenced by any ReplicaSet left in the namespace (envFrom, env, volumes, projected volumes, image pull
     secrets). Deployments keep C(revisionHistoryLimit) old ReplicaSets, each a rollback target whose pods read their
     own config; the config they name therefore always stays, however many releases failed in between.
-  - With O(rendered) given, live objects of the app kinds (Deployment, Service, HorizontalPodAutoscaler,
-    PodDisruptionBudget, Ingress) that carry O(selector) and are not in O(rendered) are deleted too, for example
+  - With O(rendered) given, live objects of the app kinds (O(kinds)) that carry O(selector) and are not in
+    O(rendered) are deleted too, for example
     the objects of a component removed from the inventory or an Ingress that was disabled. Leave O(rendered)
     unset when the run rendered only some components.
 extends_documentation_fragment:
@@ -76,6 +76,14 @@ options:
         deleted.
     type: list
     elements: dict
+  kinds:
+    description:
+      - The kinds whose objects O(rendered) prunes. VerticalPodAutoscaler is left out by default - add it where the
+        cluster serves it and these credentials may list and delete it (a kind the cluster does not serve is skipped).
+    type: list
+    elements: str
+    choices: [Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress, VerticalPodAutoscaler]
+    default: [Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress]
   selector:
     description: Label selector of the app objects this collection manages in the namespace (with O(rendered)).
     type: str
@@ -127,6 +135,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.module_utils.prune import (
+    APP_KINDS,
+    OPTIONAL_APP_KINDS,
     PruneApi,
     PruneError,
     referenced_by,
@@ -152,6 +162,7 @@ def argument_spec():
         ),
         keep_versions=dict(type="int", default=3),
         rendered=dict(type="list", elements="dict"),
+        kinds=dict(type="list", elements="str", choices=list(APP_KINDS + OPTIONAL_APP_KINDS), default=list(APP_KINDS)),
         selector=dict(type="str", default="app.kubernetes.io/managed-by=intelligent_agent.platform"),
     )
 
@@ -177,7 +188,7 @@ def prune_removed(module, api):
     ]
     if not rendered:
         module.fail_json(msg="rendered: the release rendered no object; refusing to prune every app object")
-    gone = removed_objects(api.list_app_objects(module.params["selector"]), rendered)
+    gone = removed_objects(api.list_app_objects(module.params["selector"], module.params["kinds"]), rendered)
     if not module.check_mode:
         gone = [(kind, name) for kind, name in gone if api.delete_app_object(kind, name)]
     return ["%s/%s" % item for item in gone]

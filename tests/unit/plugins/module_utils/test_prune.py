@@ -3,6 +3,8 @@ delete."""
 
 from __future__ import annotations
 
+from fake_api import FakeResponse  # pylint: disable=import-error
+
 from ansible_collections.intelligent_agent.platform.plugins.module_utils import prune
 
 
@@ -130,3 +132,31 @@ def test_an_object_no_longer_rendered_and_surplus_versions_are_pending():
         "3 ConfigMap versions, 2 kept",
         "3 Secret versions, 2 kept",
     ]
+
+
+class AppObjectsServer:
+    """Answers the lists of app kinds; a kind whose API it does not serve answers 404."""
+
+    def __init__(self, objects, served_vpa=True):
+        self.objects, self.served_vpa, self.listed = objects, served_vpa, []
+
+    def call_api(self, path, method, **_kwargs):
+        plural = path.rsplit("/", 1)[-1]
+        self.listed.append(plural)
+        if plural == "verticalpodautoscalers" and not self.served_vpa:
+            return FakeResponse(404, {"kind": "Status", "reason": "NotFound"})
+        return FakeResponse(200, {"items": [{"metadata": {"name": n}} for n in self.objects.get(plural, [])]})
+
+
+def test_vertical_pod_autoscalers_are_listed_only_when_asked_and_only_where_served():
+    objects = {"deployments": ["web", "worker"], "verticalpodautoscalers": ["worker"]}
+    server = AppObjectsServer(objects)
+    default = prune.PruneApi(server, "prod").list_app_objects("part-of=x")
+    assert ("VerticalPodAutoscaler", "worker") not in default and "verticalpodautoscalers" not in server.listed
+    with_vpa = prune.PruneApi(server, "prod").list_app_objects(
+        "part-of=x", prune.APP_KINDS + ("VerticalPodAutoscaler",)
+    )
+    assert ("VerticalPodAutoscaler", "worker") in with_vpa and ("Deployment", "worker") in with_vpa
+    unserved = AppObjectsServer(objects, served_vpa=False)
+    kinds = prune.APP_KINDS + ("VerticalPodAutoscaler",)
+    assert ("Deployment", "web") in prune.PruneApi(unserved, "prod").list_app_objects("part-of=x", kinds)
