@@ -25,6 +25,10 @@ def argument_spec(**options):
 def api_client_or_fail(module):
     """The kubernetes ApiClient for the module's connection options (as kubernetes.core connects: its options, then
     K8S_AUTH_*, in-cluster, kubeconfig); the module fails when it cannot connect or the library is missing."""
+    # Run in the controller's worker (plugin_utils/controller_module.py), the kubernetes client's temporary files
+    # (a client key from the kubeconfig) would outlive the task: such a connection runs in a module process.
+    if hasattr(module, "run_in_module_process"):
+        module.run_in_module_process()
     auth = dict((name, module.params[name]) for name in AUTH_ARG_SPEC if module.params.get(name) is not None)
     try:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client

@@ -11,8 +11,9 @@ an object with the part of AnsibleModule the modules use, and its arguments and 
 JSON profile a module's would.
 
 Anything that makes the controller's process differ from the module's falls back to the module:
-another connection, become, async, a task `environment`, another Python interpreter, or a module whose
-imports fail here.
+another connection, become, async, a task `environment`, another Python interpreter, a module whose
+imports fail here, or a connection only the kubernetes client makes (its temporary files, such as a client
+key, are removed when its process exits; a worker never runs those exit handlers).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -43,6 +44,10 @@ class ModuleExit(BaseException):
         self.result = result
 
 
+class RunInModuleProcess(BaseException):
+    """Raised by run_in_module_process(): this call must run as a module, in a process of its own."""
+
+
 class ControllerModule:
     """The part of AnsibleModule the collection's modules use: params, check_mode, _diff, argument_spec,
     no_log_values, warn, exit_json and fail_json (which raise ModuleExit with the finished result)."""
@@ -63,6 +68,10 @@ class ControllerModule:
 
     def warn(self, warning):
         self._warnings.append(warning)
+
+    def run_in_module_process(self):
+        """Stop here, before any request: the action runs the module in a process of its own instead."""
+        raise RunInModuleProcess()
 
     def exit_json(self, **result):
         result.setdefault("changed", False)
@@ -86,7 +95,8 @@ def module_rules(module_spec):
 
 
 def run_module_code(module_code, args, check_mode, diff):
-    """Run `module_code` (a module of this collection: module_spec() and run(module)) on `args`; its result."""
+    """Run `module_code` (a module of this collection: module_spec() and run(module)) on `args`; its result, or
+    None when the module asked to run in a process of its own."""
     argument_spec, supports_check_mode, rules = module_rules(module_code.module_spec())
     if check_mode and not supports_check_mode:
         return dict(skipped=True, changed=False, msg="this module does not support check mode")
@@ -102,6 +112,8 @@ def run_module_code(module_code, args, check_mode, diff):
         module_code.run(module)
     except ModuleExit as done:
         return done.result
+    except RunInModuleProcess:
+        return None
     return dict(failed=True, msg="the module ended without a result")
 
 
@@ -132,12 +144,17 @@ class ControllerModuleAction(ActionBase):
     def run_module(self, module_args, task_vars):
         module_code = self._module_code() if self._runs_in_controller(task_vars or {}) else None
         if module_code is None:
-            return self._execute_module(
-                module_name="intelligent_agent.platform." + self.MODULE, module_args=module_args, task_vars=task_vars
-            )
+            return self._as_module(module_args, task_vars)
         args = as_module_json(module_args, Direction.CONTROLLER_TO_MODULE)
         result = run_module_code(module_code, args, bool(self._task.check_mode), bool(self._task.diff))
+        if result is None:
+            return self._as_module(module_args, task_vars)
         return as_module_json(result, Direction.MODULE_TO_CONTROLLER)
+
+    def _as_module(self, module_args, task_vars):
+        return self._execute_module(
+            module_name="intelligent_agent.platform." + self.MODULE, module_args=module_args, task_vars=task_vars
+        )
 
     def _module_code(self):
         try:

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from ansible.module_utils.common.json import Direction
 
+from ansible_collections.intelligent_agent.platform.plugins.module_utils import k8s_module
 from ansible_collections.intelligent_agent.platform.plugins.plugin_utils import controller_module as cm
 
 MODULES = sorted(p.stem for p in Path(cm.__file__).parents[1].joinpath("modules").glob("*.py") if p.stem != "__init__")
@@ -153,3 +154,20 @@ def test_every_module_runs_through_its_controller_action(name):
     assert action.ActionModule.MODULE == name
     assert "argument_spec" in code.module_spec()
     assert callable(code.run)
+
+
+def test_a_module_that_needs_its_own_process_stops_before_its_work():
+    done = []
+
+    def body(module):
+        module.run_in_module_process()
+        done.append("request")
+
+    assert cm.run_module_code(FakeModuleCode(body), {"name": "web"}, check_mode=False, diff=False) is None
+    assert done == []
+
+
+def test_a_connection_only_the_kubernetes_client_makes_asks_for_a_module_process():
+    module = cm.ControllerModule({"kubeconfig": {"users": []}}, argument_spec=k8s_module.argument_spec())
+    with pytest.raises(cm.RunInModuleProcess):
+        k8s_module.raw_client_or_fail(module)
