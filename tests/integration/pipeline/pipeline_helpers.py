@@ -225,6 +225,13 @@ class Load(threading.Thread):
                 self.failures.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
             self.stop_event.wait(max(0.0, self.period - (time.monotonic() - t0)))
 
+    def wait_for_version(self, version: str, timeout: float) -> float:
+        """Seconds until `version` was answered (at most `timeout`: the assertions on the versions then say it)."""
+        started = time.monotonic()
+        while version not in self.versions and time.monotonic() - started < timeout:
+            time.sleep(0.2)
+        return time.monotonic() - started
+
     def stop(self):
         self.stop_event.set()
         self.join(timeout=10)

@@ -259,7 +259,11 @@ def test_rolling_update_lock_and_concurrency(pipe):
         second = pipe["runner"].run("deploy.yml", {"platform_version": "1.0.0", "image_build": "false"})
         first_still_running = first[0].poll() is None
         result = pipe["runner"].finish(first)
+        # The old pods keep answering while they drain (preStop) and until every proxy on the path has dropped
+        # them: the load goes on until the new version answers, so that it sees the whole switch.
+        switched = load.wait_for_version("2.0.0", timeout=30)
         load.stop()
+        record_figure("new version answering through the frontend, s after the deploy returned", f"{switched:.1f} s")
 
         record_figure("concurrent deploy refused after", f"{second.seconds:.1f} s")
         assert second.rc != 0
