@@ -69,15 +69,10 @@ class ProgressTail(threading.Thread):
 class ActionModule(ControllerModuleAction):
     MODULE = "rollout_wait"
 
-    def _runs_on_controller(self):
-        connection = self._connection
-        names = (getattr(connection, "transport", None), getattr(connection, "_load_name", None))
-        return any(name in ("local", "ansible.builtin.local") for name in names if name)
-
     def task_result(self, result, task_vars):
         module_args = dict(self._task.args)
         tail = path = None
-        if self._runs_on_controller() and not module_args.get("progress_file"):
+        if self._connection_is_local() and not module_args.get("progress_file"):
             handle, path = tempfile.mkstemp(prefix="rollout-wait-", suffix=".progress")
             os.close(handle)
             module_args["progress_file"] = path

@@ -166,11 +166,13 @@ class ControllerModuleAction(ActionBase):
         task = self._task
         if task.async_val or self._play_context.become or any(task.environment or []):
             return False
+        return self._connection_is_local() and self._same_interpreter(task_vars)
+
+    def _connection_is_local(self):
+        """The task runs on the controller (connection local, delegate_to localhost, AWX/ansible-runner jobs)."""
         connection = self._connection
         names = (getattr(connection, "transport", None), getattr(connection, "_load_name", None))
-        if not any(name in LOCAL_CONNECTIONS for name in names if name):
-            return False
-        return self._same_interpreter(task_vars)
+        return any(name in LOCAL_CONNECTIONS for name in names if name)
 
     def _same_interpreter(self, task_vars):
         interpreter = task_vars.get("ansible_python_interpreter")
